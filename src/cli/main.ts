@@ -1,0 +1,118 @@
+/**
+ * CLI dispatch: picks the subcommand, sets up logging, turns errors into one line and an
+ * exit code (2 for usage errors, 1 otherwise). The only place that prints stack traces is
+ * `--log-level debug`.
+ *
+ * @module
+ */
+import { VERSION } from "../version.ts";
+import { LOG_FORMATS, LOG_LEVELS, setupLogging } from "../log.ts";
+import { UsageError } from "./args.ts";
+import type { Command } from "./command.ts";
+import { command as miner } from "./miner.ts";
+import { command as validator } from "./validator.ts";
+import { command as inspect } from "./inspect.ts";
+import { command as devnet } from "./devnet.ts";
+import { command as localnet } from "./localnet.ts";
+import { command as bench } from "./bench.ts";
+import { command as doctor } from "./doctor.ts";
+import { command as init } from "./init.ts";
+import { command as train } from "./train.ts";
+import { command as grad } from "./grad.ts";
+import { command as data } from "./data.ts";
+import { command as wallet } from "./wallet.ts";
+
+export const COMMANDS: readonly Command[] = [
+  miner,
+  validator,
+  inspect,
+  devnet,
+  localnet,
+  train,
+  grad,
+  init,
+  data,
+  wallet,
+  doctor,
+  bench,
+];
+
+function topHelp(): string {
+  const w = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    `boltzmann ${VERSION}: train one shared language model together, paid on a Bittensor subnet`,
+    "",
+    "Usage: boltzmann <command> [flags]   (boltzmann <command> --help for its flags)",
+    "",
+    "Commands:",
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`),
+    "",
+    "Global flags: --help --version --json --log-level " + LOG_LEVELS.join("|") +
+    " --log-format " + LOG_FORMATS.join("|"),
+  ].join("\n");
+}
+
+/** Reads `--log-level` / `--log-format` (both `--x v` and `--x=v`) before the subcommand runs. */
+function logOptions(argv: string[]): { level: typeof LOG_LEVELS[number]; format: "text" | "json" } {
+  const get = (name: string): string | undefined => {
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i]!;
+      if (a === `--${name}`) return argv[i + 1];
+      if (a.startsWith(`--${name}=`)) return a.slice(name.length + 3);
+    }
+    return undefined;
+  };
+  const level = get("log-level") ?? "info";
+  const format = get("log-format") ?? "text";
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new UsageError(
+      `Invalid --log-level '${level}': expected one of ${LOG_LEVELS.join(", ")}`,
+    );
+  }
+  if (!(LOG_FORMATS as readonly string[]).includes(format)) {
+    throw new UsageError(
+      `Invalid --log-format '${format}': expected one of ${LOG_FORMATS.join(", ")}`,
+    );
+  }
+  return { level: level as typeof LOG_LEVELS[number], format: format as "text" | "json" };
+}
+
+/** Runs the CLI; returns the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === "--version" || name === "-V" || name === "version") {
+    console.log(`boltzmann ${VERSION}`);
+    return 0;
+  }
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    console.log(topHelp());
+    return 0;
+  }
+  const cmd = COMMANDS.find((c) => c.name === name);
+  if (!cmd) {
+    console.error(
+      `Unknown command '${name}': use one of ${COMMANDS.map((c) => c.name).join(", ")}`,
+    );
+    return 2;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    console.log(cmd.usage);
+    return 0;
+  }
+  let debug = false;
+  try {
+    const lo = logOptions(rest);
+    debug = lo.level === "debug" || lo.level === "trace";
+    await setupLogging(lo.level, lo.format);
+    return await cmd.run(rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`boltzmann ${name}: ${e.message}`);
+      return 2;
+    }
+    const msg = e instanceof Error ? e.message : String(e);
+    console.error(`boltzmann ${name}: ${msg.split("\n")[0]}`);
+    if (debug && e instanceof Error && e.stack) console.error(e.stack);
+    return 1;
+  }
+}

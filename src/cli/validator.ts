@@ -1,0 +1,7 @@
+import { type Command, notBuilt } from "./command.ts";
+
+export const command: Command = notBuilt(
+  "validator",
+  "Score miners' deltas against recomputed gradients and set weights",
+  8,
+);

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite: format, lint, type check, tests. Installs deno from npm if needed.
+# Tests start and stop their own services (local chain, local S3 servers).
+# Ends with the plain line "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")"
+source scripts/ensure_deno.sh
+passed=0
+failed=0
+step() {
+  local name="$1"
+  shift
+  echo "== $name" >&2
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name" >&2; fi
+}
+step "install" "$DENO" install --frozen --quiet
+step "fmt" "$DENO" fmt --check
+step "lint" "$DENO" lint
+step "check" "$DENO" check main.ts src/ tests/
+log="$(mktemp)"
+"$DENO" test -A --frozen --parallel 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+# deno prints e.g. "ok | 42 passed (3 steps) | 0 failed (1s)"; add its counts to ours.
+summary="$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^(ok|FAILED) \| [0-9]+ passed' | tail -1)"
+tp="$(sed -E 's/.*\| ([0-9]+) passed.*/\1/' <<<"$summary")"
+tf="$(sed -E 's/.*\| ([0-9]+) failed.*/\1/' <<<"$summary")"
+if [ -z "$summary" ]; then tp=0; tf=1; fi
+[ "$rc" -ne 0 ] && [ "${tf:-0}" -eq 0 ] && tf=1
+rm -f "$log"
+passed=$((passed + ${tp:-0}))
+failed=$((failed + ${tf:-0}))
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
