@@ -1,7 +1,115 @@
-import { type Command, notBuilt } from "./command.ts";
+/**
+ * `boltzmann doctor`: what this machine can do — versions, which ONNX Runtime execution
+ * providers actually run a graph, CUDA libraries found or missing, where wallets and
+ * caches live, whether S3 credentials are set (never their values).
+ */
+import type { Command } from "./command.ts";
+import { parseFlags } from "./args.ts";
+import { VERSION } from "../version.ts";
+import { ortVersion, probeProvider } from "../onnx/probe.ts";
 
-export const command: Command = notBuilt(
-  "doctor",
-  "Check this machine: runtime, ONNX Runtime providers, CUDA, paths, credentials",
-  3,
-);
+/** Shared libraries ONNX Runtime's CUDA 13 provider loads (ORT 1.29/1.30 builds). */
+const CUDA_LIBS = [
+  "libcuda.so.1",
+  "libcudart.so.13",
+  "libcublas.so.13",
+  "libcublasLt.so.13",
+  "libcufft.so.12",
+  "libcudnn.so.9",
+  "libonnxruntime_providers_shared.so",
+  "libonnxruntime_providers_cuda.so",
+];
+
+function libDirs(env: (k: string) => string | undefined): string[] {
+  const dirs = (env("LD_LIBRARY_PATH") ?? "").split(":").filter(Boolean);
+  dirs.push(
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/local/cuda/lib64",
+    "/usr/local/cuda/targets/x86_64-linux/lib",
+    "/usr/lib64",
+    "/lib/x86_64-linux-gnu",
+  );
+  const ortDir = env("BOLTZMANN_ORT_CUDA_DIR");
+  if (ortDir) dirs.unshift(ortDir);
+  return dirs;
+}
+
+function findLib(name: string, dirs: string[]): string | null {
+  for (const d of dirs) {
+    try {
+      Deno.statSync(`${d}/${name}`);
+      return `${d}/${name}`;
+    } catch { /* not here */ }
+  }
+  return null;
+}
+
+export const command: Command = {
+  name: "doctor",
+  summary: "Check this machine: runtime, ONNX Runtime providers, CUDA, paths, credentials",
+  usage: [
+    "boltzmann doctor [--json]",
+    "",
+    "Prints the boltzmann, Deno, V8 and ONNX Runtime versions; runs a tiny ONNX graph on",
+    "each execution provider (cpu, cuda) and says which ran; lists the CUDA libraries",
+    "found or missing; where wallets and caches live; whether S3 credentials are set.",
+  ].join("\n"),
+  async run(argv) {
+    const { flags } = parseFlags(argv, {});
+    const env = (k: string) => Deno.env.get(k);
+    const home = env("HOME") ?? ".";
+    const dirs = libDirs(env);
+    const cuda = CUDA_LIBS.map((name) => ({ name, path: findLib(name, dirs) }));
+    const providers = [await probeProvider("cpu"), await probeProvider("cuda")];
+    const missing = cuda.filter((c) => !c.path).map((c) => c.name);
+    // ORT's own message only says "Failed to load shared library": name which ones.
+    for (const p of providers) {
+      if (p.provider === "cuda" && !p.ok && missing.length) {
+        p.error += ` (missing ${missing.join(", ")})`;
+      }
+    }
+    const report = {
+      boltzmann: VERSION,
+      deno: Deno.version.deno,
+      v8: Deno.version.v8,
+      typescript: Deno.version.typescript,
+      os: `${Deno.build.os}-${Deno.build.arch}`,
+      cpus: navigator.hardwareConcurrency,
+      onnxruntime: ortVersion(),
+      providers,
+      cuda_libraries: cuda,
+      cuda_missing: missing,
+      wallets: env("BT_WALLET_PATH") ?? `${home}/.bittensor/wallets`,
+      cache: `${env("XDG_CACHE_HOME") ?? `${home}/.cache`}/boltzmann`,
+      s3_credentials: {
+        AWS_ACCESS_KEY_ID: env("AWS_ACCESS_KEY_ID") ? "set" : "unset",
+        AWS_SECRET_ACCESS_KEY: env("AWS_SECRET_ACCESS_KEY") ? "set" : "unset",
+        AWS_ENDPOINT_URL: env("AWS_ENDPOINT_URL") ?? "unset (AWS S3)",
+        AWS_REGION: env("AWS_REGION") ?? "unset (us-east-1)",
+      },
+    };
+    if (flags.json) {
+      console.log(JSON.stringify(report, null, 2));
+      return 0;
+    }
+    const lines = [
+      `boltzmann   ${report.boltzmann}`,
+      `deno        ${report.deno} (V8 ${report.v8}, TypeScript ${report.typescript}) on ${report.os}, ${report.cpus} CPUs`,
+      `onnxruntime ${report.onnxruntime}`,
+      ...providers.map((p) =>
+        `  provider ${p.provider.padEnd(5)} ${
+          p.ok ? `ok (ran a graph in ${p.ms} ms)` : `unavailable: ${p.error}`
+        }`
+      ),
+      `cuda libs   ${
+        report.cuda_missing.length === 0 ? "all found" : `missing ${report.cuda_missing.join(", ")}`
+      }`,
+      ...cuda.filter((c) => c.path).map((c) => `  found ${c.path}`),
+      `wallets     ${report.wallets}`,
+      `cache       ${report.cache}`,
+      `s3          ${Object.entries(report.s3_credentials).map(([k, v]) => `${k}=${v}`).join(" ")}`,
+    ];
+    console.log(lines.join("\n"));
+    return providers[0]!.ok ? 0 : 1;
+  },
+};
