@@ -9,32 +9,71 @@ import { VERSION } from "../version.ts";
 import { LOG_FORMATS, LOG_LEVELS, setupLogging } from "../log.ts";
 import { UsageError } from "./args.ts";
 import type { Command } from "./command.ts";
-import { command as miner } from "./miner.ts";
-import { command as validator } from "./validator.ts";
-import { command as inspect } from "./inspect.ts";
-import { command as devnet } from "./devnet.ts";
-import { command as localnet } from "./localnet.ts";
-import { command as bench } from "./bench.ts";
-import { command as doctor } from "./doctor.ts";
-import { command as init } from "./init.ts";
-import { command as train } from "./train.ts";
-import { command as grad } from "./grad.ts";
-import { command as data } from "./data.ts";
-import { command as wallet } from "./wallet.ts";
 
-export const COMMANDS: readonly Command[] = [
-  miner,
-  validator,
-  inspect,
-  devnet,
-  localnet,
-  train,
-  grad,
-  init,
-  data,
-  wallet,
-  doctor,
-  bench,
+/** A subcommand's name and summary; its module loads only when it runs (fast start). */
+interface Entry {
+  name: string;
+  summary: string;
+  load: () => Promise<{ command: Command }>;
+}
+
+export const COMMANDS: readonly Entry[] = [
+  {
+    name: "miner",
+    summary: "Train on your assigned pages and publish signed slices",
+    load: () => import("./miner.ts"),
+  },
+  {
+    name: "validator",
+    summary: "Score miners' deltas against recomputed gradients and set weights",
+    load: () => import("./validator.ts"),
+  },
+  {
+    name: "inspect",
+    summary: "Everything about one window, or one slice file",
+    load: () => import("./inspect.ts"),
+  },
+  {
+    name: "devnet",
+    summary: "Run a whole local network: chain, storage, miners, adversaries, validator",
+    load: () => import("./devnet.ts"),
+  },
+  {
+    name: "localnet",
+    summary: "Start a local subtensor chain from the embedded genesis",
+    load: () => import("./localnet.ts"),
+  },
+  {
+    name: "train",
+    summary: "Train the model locally on the embedded corpus",
+    load: () => import("./train.ts"),
+  },
+  {
+    name: "grad",
+    summary: "Loss and gradients of a checkpoint on given tokens",
+    load: () => import("./grad.ts"),
+  },
+  { name: "init", summary: "Write a fresh checkpoint", load: () => import("./init.ts") },
+  {
+    name: "data",
+    summary: "Show the pages a (window, uid) trains on",
+    load: () => import("./data.ts"),
+  },
+  {
+    name: "wallet",
+    summary: "Create or show bittensor-compatible wallets",
+    load: () => import("./wallet.ts"),
+  },
+  {
+    name: "doctor",
+    summary: "Check this machine: runtime, ONNX Runtime providers, CUDA, paths, credentials",
+    load: () => import("./doctor.ts"),
+  },
+  {
+    name: "bench",
+    summary: "Benchmarks that print figures: indices, train, data, slices",
+    load: () => import("./bench.ts"),
+  },
 ];
 
 function topHelp(): string {
@@ -88,13 +127,14 @@ export async function main(argv: string[]): Promise<number> {
     console.log(topHelp());
     return 0;
   }
-  const cmd = COMMANDS.find((c) => c.name === name);
-  if (!cmd) {
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (!entry) {
     console.error(
       `Unknown command '${name}': use one of ${COMMANDS.map((c) => c.name).join(", ")}`,
     );
     return 2;
   }
+  const { command: cmd } = await entry.load();
   if (rest.includes("--help") || rest.includes("-h")) {
     console.log(cmd.usage);
     return 0;
