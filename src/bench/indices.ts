@@ -4,16 +4,16 @@
  * (the same permutation values sorted with `Uint32Array.prototype.sort`).
  */
 import type { Bench } from "./mod.ts";
-import { parseFlags, str } from "../cli/args.ts";
-import { resolveHparams } from "../hparams.ts";
+import { parseFlags } from "../cli/args.ts";
+import { hparamsFromFlags } from "../cli/config.ts";
 import { paramTable } from "../model/params.ts";
 import { feistel, keyWords, sliceIndices, sliceSize } from "../window.ts";
 
 export const bench: Bench = {
   summary: "slice-index derivation for a preset's full table, M indices/s (target >= 20)",
-  run(argv) {
-    const { flags } = parseFlags(argv, { preset: { type: "string" } });
-    const hp = resolveHparams(str(flags, "preset", "seed")!);
+  async run(argv) {
+    const { flags } = parseFlags(argv, { preset: { type: "string" }, hparams: { type: "string" } });
+    const hp = await hparamsFromFlags(flags, "seed");
     const table = paramTable(hp.model);
     const seed = "delta:0x" + "5a".repeat(32);
     const pass = (tag: string) => {
@@ -56,6 +56,6 @@ export const bench: Bench = {
           `reference permute+sort ${out.reference_sort_m_per_s} M/s  ratio ${out.ratio}x`,
       );
     }
-    return Promise.resolve(0);
+    return 0;
   },
 };

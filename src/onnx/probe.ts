@@ -50,6 +50,7 @@ export interface ProbeResult {
 
 /** Runs the probe on `provider`; never throws. */
 export async function probeProvider(provider: "cpu" | "cuda"): Promise<ProbeResult> {
+  ort.env.logLevel = "fatal"; // the reason goes in our one line, not in ORT native spam
   const t0 = performance.now();
   try {
     const s = await ort.InferenceSession.create(addGraphBytes(), {
