@@ -15,8 +15,8 @@ source scripts/ensure_deno.sh
 mkdir -p dist
 version="$(sed -n 's/^export const VERSION = "\(.*\)";/\1/p' src/version.ts)"
 
-if [ -n "${DENORT_BIN:-}" ]; then
-  echo "compile.sh: DENORT_BIN set, using deno compile" >&2
+if [ -n "${DENORT_BIN:-}" ] || [ "${BOLTZMANN_DENO_COMPILE:-}" = 1 ]; then
+  echo "compile.sh: using deno compile (DENORT_BIN or BOLTZMANN_DENO_COMPILE=1)" >&2
   "$DENO" compile -A --frozen --output dist/boltzmann \
     --include assets --include node_modules/.deno/onnxruntime-node@1.30.0/node_modules/onnxruntime-node/bin/napi-v6/linux/x64 \
     main.ts
