@@ -1,0 +1,112 @@
+/**
+ * Running graphs: the only importer of `onnxruntime-node`. A {@link Session} is created
+ * once per graph and run many times; feeds and results are plain typed arrays so the
+ * rest of the program never sees ORT types. CUDA is asked for by name; when its provider
+ * libraries cannot load, the error names the missing library.
+ *
+ * @module
+ */
+import * as ort from "onnxruntime-node";
+import type { DType } from "./graph.ts";
+
+/** Typed array of a {@link DType}. */
+export type Data = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+
+/** One named input or output. */
+export interface Value {
+  data: Data;
+  dims: readonly number[];
+}
+
+/** Where and how a graph runs. */
+export interface SessionOptions {
+  device?: "cpu" | "cuda";
+  /** Intra-op threads (ORT default: one per core). */
+  threads?: number;
+}
+
+const ORT_TYPE: Record<DType, ort.Tensor.Type> = {
+  float32: "float32",
+  float64: "float64",
+  int64: "int64",
+  int32: "int32",
+  bool: "bool",
+};
+
+/** Explains a provider load failure in one line naming the library. */
+export function cudaError(e: unknown): Error {
+  const msg = e instanceof Error ? e.message : String(e);
+  const lib = /(lib[\w.+-]+\.so[\w.]*)/.exec(msg)?.[1];
+  return new Error(
+    lib
+      ? `Cannot use --device cuda: ONNX Runtime could not load '${lib}'; install the CUDA provider libraries (see docs/PERFORMANCE.md) or use --device cpu`
+      : `Cannot use --device cuda: ONNX Runtime's CUDA provider failed to start (${
+        msg.split("\n")[0]
+      }); see docs/PERFORMANCE.md or use --device cpu`,
+  );
+}
+
+/** A compiled graph, ready to run many times with the same shapes. */
+export class Session {
+  private constructor(private readonly s: ort.InferenceSession, readonly device: "cpu" | "cuda") {}
+
+  /**
+   * Loads a model (bytes or a file path) into ONNX Runtime.
+   * @throws {Error} one line when the CUDA provider cannot load
+   */
+  static async create(model: Uint8Array | string, opts: SessionOptions = {}): Promise<Session> {
+    const device = opts.device ?? "cpu";
+    const options: ort.InferenceSession.SessionOptions = {
+      executionProviders: device === "cuda" ? ["cuda"] : ["cpu"],
+      graphOptimizationLevel: "all",
+      ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
+    };
+    try {
+      const s = typeof model === "string"
+        ? await ort.InferenceSession.create(model, options)
+        : await ort.InferenceSession.create(model, options);
+      return new Session(s, device);
+    } catch (e) {
+      if (device === "cuda") throw cudaError(e);
+      throw e;
+    }
+  }
+
+  /** Input names in graph order. */
+  get inputNames(): readonly string[] {
+    return this.s.inputNames;
+  }
+
+  /** Output names in graph order. */
+  get outputNames(): readonly string[] {
+    return this.s.outputNames;
+  }
+
+  /** Runs once; returns every output (or only `fetch`). */
+  async run(
+    feeds: Record<string, Value>,
+    fetch?: readonly string[],
+  ): Promise<Record<string, Value>> {
+    const f: Record<string, ort.Tensor> = {};
+    for (const [k, v] of Object.entries(feeds)) {
+      f[k] = new ort.Tensor(typeOf(v.data), v.data, v.dims);
+    }
+    const res = fetch ? await this.s.run(f, fetch as string[]) : await this.s.run(f);
+    const out: Record<string, Value> = {};
+    for (const [k, t] of Object.entries(res)) out[k] = { data: t.data as Data, dims: t.dims };
+    return out;
+  }
+
+  /** Frees the native session. */
+  async release(): Promise<void> {
+    await this.s.release();
+  }
+}
+
+function typeOf(d: Data): ort.Tensor.Type {
+  if (d instanceof Float32Array) return ORT_TYPE.float32;
+  if (d instanceof Float64Array) return ORT_TYPE.float64;
+  if (d instanceof BigInt64Array) return ORT_TYPE.int64;
+  if (d instanceof Int32Array) return ORT_TYPE.int32;
+  return ORT_TYPE.bool;
+}
