@@ -23,6 +23,8 @@ export interface SessionOptions {
   device?: "cpu" | "cuda";
   /** Intra-op threads (ORT default: one per core). */
   threads?: number;
+  /** Graph optimisation level (default "all"; float64 graphs may need "basic"). */
+  optimization?: "all" | "basic";
 }
 
 const ORT_TYPE: Record<DType, ort.Tensor.Type> = {
@@ -58,7 +60,7 @@ export class Session {
     const device = opts.device ?? "cpu";
     const options: ort.InferenceSession.SessionOptions = {
       executionProviders: device === "cuda" ? ["cuda"] : ["cpu"],
-      graphOptimizationLevel: "all",
+      graphOptimizationLevel: opts.optimization ?? "all",
       ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
     };
     try {
