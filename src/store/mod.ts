@@ -1,0 +1,126 @@
+/**
+ * Object storage for slices: the {@link Store} interface that miners, validators and
+ * `inspect` use, the object-key convention, retention, and errors callers catch.
+ * Implementations: `local.ts` (a directory), `s3.ts` (any S3 API); `resolve.ts` turns
+ * `--bucket` into one; `download.ts` fetches many objects in parallel.
+ *
+ * Every byte a `get` returns is untrusted: the caller gives the size cap, and a store
+ * stops reading at the cap instead of reading the rest.
+ *
+ * @module
+ */
+
+/** One listed object. */
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  lastModified: Date;
+}
+
+/** Bounds for one download. */
+export interface GetOptions {
+  /** The object is refused (with {@link ObjectTooLarge}) once more bytes than this arrive. */
+  maxBytes: number;
+  /** The whole request (headers and body) must finish within this many milliseconds. */
+  timeoutMs: number;
+  /** Cancels the request from outside. */
+  signal?: AbortSignal;
+}
+
+/** A flat key → bytes store. Keys match {@link KEY_PATTERN}. */
+export interface Store {
+  /** Writes the whole object; readers see the old object or the new one, never a part. */
+  put(key: string, bytes: Uint8Array): Promise<void>;
+  /**
+   * The whole object, or `null` when it does not exist.
+   * @throws {ObjectTooLarge} when it exceeds `maxBytes` (reading stops there)
+   * @throws {StoreError} on timeouts, network and server errors (`retryable` says which)
+   */
+  get(key: string, opts: GetOptions): Promise<Uint8Array | null>;
+  /** Objects whose key starts with `prefix`, sorted by key. */
+  list(prefix: string): Promise<ObjectInfo[]>;
+  /** Removes the object; removing a missing object is not an error. */
+  delete(key: string): Promise<void>;
+  /** Where the store points, for logs and messages (`s3://bucket`, `file:///dir`); no secrets. */
+  readonly location: string;
+}
+
+/** A store operation failed; `retryable` is true for timeouts, resets and 5xx replies. */
+export class StoreError extends Error {
+  override name = "StoreError";
+  constructor(message: string, readonly retryable: boolean) {
+    super(message);
+  }
+}
+
+/** An object was larger than the caller's cap; the rest of it was not read. */
+export class ObjectTooLarge extends StoreError {
+  override name = "ObjectTooLarge";
+  constructor(readonly key: string, readonly maxBytes: number, readonly seen: number) {
+    super(
+      `Object '${key}' exceeds the size cap of ${maxBytes} bytes (${seen} bytes seen); ` +
+        "it was not read further",
+      false,
+    );
+  }
+}
+
+/** Keys we accept: no separators or dot-dot, so a key is also a safe file name. */
+export const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
+
+/** @throws {RangeError} on a key that does not match {@link KEY_PATTERN} */
+export function checkKey(key: string): void {
+  if (!KEY_PATTERN.test(key) || key.includes("..")) {
+    throw new RangeError(
+      `Invalid object key '${key}': use letters, digits, '.', '_' and '-' (at most 255)`,
+    );
+  }
+}
+
+/** The two kinds of slice. */
+export type SliceKind = "state" | "delta";
+
+/** The object key of a slice: `{kind}-{window}-{hotkey}.safetensors`. */
+export function sliceKey(kind: SliceKind, window: number, hotkey: string): string {
+  if (!Number.isSafeInteger(window) || window < 0) {
+    throw new RangeError(`Invalid window ${window}: expected an integer >= 0`);
+  }
+  const key = `${kind}-${window}-${hotkey}.safetensors`;
+  checkKey(key);
+  return key;
+}
+
+/** Parses a slice key; `null` for any other object. */
+export function parseSliceKey(
+  key: string,
+): { kind: SliceKind; window: number; hotkey: string } | null {
+  const m = /^(state|delta)-(0|[1-9]\d{0,15})-([A-Za-z0-9]{1,64})\.safetensors$/.exec(key);
+  if (!m) return null;
+  const window = Number(m[2]);
+  if (!Number.isSafeInteger(window)) return null;
+  return { kind: m[1] as SliceKind, window, hotkey: m[3]! };
+}
+
+/**
+ * Retention: deletes `hotkey`'s slices older than `maxHistory` windows before
+ * `currentWindow` (window < currentWindow - maxHistory). Other objects are left alone.
+ * @returns the deleted keys
+ */
+export async function cleanOld(
+  store: Store,
+  hotkey: string,
+  currentWindow: number,
+  maxHistory: number,
+): Promise<string[]> {
+  const deleted: string[] = [];
+  for (const kind of ["state", "delta"] as const) {
+    for (const o of await store.list(`${kind}-`)) {
+      const k = parseSliceKey(o.key);
+      if (k && k.hotkey === hotkey && k.window < currentWindow - maxHistory) {
+        await store.delete(o.key);
+        deleted.push(o.key);
+      }
+    }
+  }
+  return deleted;
+}
