@@ -11,7 +11,10 @@
  *
  * @module
  */
-import { type ModelConfig, paramTable, type Tensors } from "./params.ts";
+import { type ModelConfig, paramTable } from "./params.ts";
+
+/** Parameters by HF name: float32 as trained, or float64 (e.g. for finite differences). */
+export type ReferenceParams = ReadonlyMap<string, Float32Array | Float64Array>;
 
 /** Logits `[B, T, V]` row-major and the mean next-token cross-entropy. */
 export interface ReferenceOutput {
@@ -20,7 +23,7 @@ export interface ReferenceOutput {
 }
 
 /** y[o] = Σ_i W[o, i] x[i] for a PyTorch Linear weight `[out, in]`. */
-function linear(w: Float32Array, x: Float64Array, out: number): Float64Array {
+function linear(w: Float32Array | Float64Array, x: Float64Array, out: number): Float64Array {
   const n = x.length, y = new Float64Array(out);
   for (let o = 0; o < out; o++) {
     let s = 0;
@@ -31,7 +34,7 @@ function linear(w: Float32Array, x: Float64Array, out: number): Float64Array {
 }
 
 /** x * rsqrt(mean(x²) + eps) * w */
-function rmsNorm(x: Float64Array, w: Float32Array, eps: number): Float64Array {
+function rmsNorm(x: Float64Array, w: Float32Array | Float64Array, eps: number): Float64Array {
   let ms = 0;
   for (const v of x) ms += v * v;
   const r = 1 / Math.sqrt(ms / x.length + eps);
@@ -54,7 +57,7 @@ function rope(v: Float64Array, off: number, d: number, pos: number, theta: numbe
   }
 }
 
-function get(params: Tensors, name: string, numel: number): Float32Array {
+function get(params: ReferenceParams, name: string, numel: number): Float32Array | Float64Array {
   const t = params.get(name);
   if (!t) throw new RangeError(`Reference model: parameter '${name}' is missing`);
   if (t.length !== numel) {
@@ -68,7 +71,7 @@ function get(params: Tensors, name: string, numel: number): Float32Array {
 /**
  * Forward pass and loss of the LLaMA decoder in float64.
  * @param cfg the architecture
- * @param params every tensor of `paramTable(cfg)` by HF name (float32 values)
+ * @param params every tensor of `paramTable(cfg)` by HF name (float32 or float64 values)
  * @param tokens `B * T` token ids, row-major
  * @returns logits `[B, T, V]` and the mean cross-entropy of predicting token t+1 from
  *   positions 0..T-2 of every row
@@ -76,7 +79,7 @@ function get(params: Tensors, name: string, numel: number): Float32Array {
  */
 export function referenceForward(
   cfg: ModelConfig,
-  params: Tensors,
+  params: ReferenceParams,
   tokens: Int32Array,
   B: number,
   T: number,

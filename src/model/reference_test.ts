@@ -29,6 +29,10 @@ async function golden(dir: string) {
   }
   const rows: number[][] = await text("tokens.json");
   const logits = decodeSafetensors(await file("logits.safetensors")).tensors.get("logits")!;
+  const grads: Tensors = new Map();
+  for (const [name, t] of decodeSafetensors(await file("grads.safetensors")).tensors) {
+    grads.set(name, toFloat32(t.dtype, t.bytes));
+  }
   return {
     cfg,
     params,
@@ -37,6 +41,7 @@ async function golden(dir: string) {
     T: rows[0]!.length,
     loss: (await text("expected.json")).loss as number,
     logits: toFloat32(logits.dtype, logits.bytes),
+    grads,
   };
 }
 
@@ -54,6 +59,36 @@ for (const dir of ["llama-micro", "llama-micro-tied"]) {
     // Golden logits are stored as float32 (relative rounding 6e-8); the loss is float64.
     assert.ok(worst < 2e-7, `worst relative logit error ${worst}`);
     assert.ok(Math.abs(out.loss - g.loss) / g.loss < 1e-12, `loss ${out.loss} vs ${g.loss}`);
+  });
+}
+
+for (const dir of ["llama-micro", "llama-micro-tied"]) {
+  Deno.test(`referenceForward() finite differences match PyTorch's gradients on ${dir}`, async () => {
+    // Central differences in float64 on 3 entries of every tensor: checks the golden
+    // gradients and the reference against each other.
+    const g = await golden(dir);
+    assert.deepEqual([...g.grads.keys()].sort(), [...g.params.keys()].sort());
+    const p64 = new Map([...g.params].map(([k, v]) => [k, Float64Array.from(v)]));
+    const loss = () => referenceForward(g.cfg, p64, g.tokens, g.B, g.T).loss;
+    const h = 1e-5;
+    for (const [name, t] of p64) {
+      const grad = g.grads.get(name)!;
+      let scale = 0;
+      for (const v of grad) scale = Math.max(scale, Math.abs(v));
+      for (const i of [0, Math.floor(t.length / 2), t.length - 1]) {
+        const x = t[i]!;
+        t[i] = x + h;
+        const up = loss();
+        t[i] = x - h;
+        const down = loss();
+        t[i] = x;
+        const fd = (up - down) / (2 * h);
+        assert.ok(
+          Math.abs(fd - grad[i]!) <= 1e-6 * scale + 1e-5 * Math.abs(grad[i]!),
+          `${name}[${i}]: finite difference ${fd}, PyTorch ${grad[i]}`,
+        );
+      }
+    }
   });
 }
 
