@@ -1,0 +1,340 @@
+/**
+ * Validation of a downloaded slice, before a byte of it touches the model: size cap
+ * from the parameter table, header cap, JSON, exact tensor names / dtypes / shapes,
+ * offsets, metadata (format, version, fingerprint, kind, window, hotkey), payload hash,
+ * signature, and finite values, in that order (docs/WIRE.md). Each rejection is a
+ * {@link SliceRejected} with a reason from {@link REJECT_REASONS}; {@link checkSlice}
+ * logs it as one line and counts it.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { decodeAddress, sr25519Verify } from "@polkadot/util-crypto";
+import { getLogger } from "../log.ts";
+import type { ParamSpec, Tensors } from "../model/params.ts";
+import { type Dtype, parseSafetensorsHeader, SafetensorsError, toFloat32 } from "../safetensors.ts";
+import { DERIVATION_VERSION } from "../window.ts";
+import type { SliceIndices } from "./gather.ts";
+import {
+  META_KEY_RE,
+  META_VALUE_RE,
+  signingMessage,
+  SLICE_DTYPES,
+  SLICE_FORMAT,
+  type SliceDtype,
+  type SliceMeta,
+} from "./wire.ts";
+
+const log = getLogger(["boltzmann", "slices"]);
+
+/** Every reason a slice can be rejected for, in validation order. */
+export const REJECT_REASONS = [
+  "download-failed",
+  "too-large",
+  "truncated",
+  "header-too-large",
+  "header-beyond-file",
+  "bad-json",
+  "overlapping-offsets",
+  "bad-layout",
+  "bad-metadata",
+  "wrong-format",
+  "wrong-version",
+  "wrong-fingerprint",
+  "wrong-kind",
+  "wrong-window",
+  "wrong-hotkey",
+  "missing-tensor",
+  "extra-tensor",
+  "wrong-dtype",
+  "wrong-shape",
+  "payload-hash",
+  "bad-signature",
+  "non-finite",
+] as const;
+
+/** A rejection reason: a short stable string for logs, metrics and tests. */
+export type RejectReason = typeof REJECT_REASONS[number];
+
+/** A slice failed validation; `reason` is stable, `detail` says what exactly. */
+export class SliceRejected extends Error {
+  override name = "SliceRejected";
+  constructor(readonly reason: RejectReason, readonly detail: string) {
+    super(`Slice rejected (${reason}): ${detail}`);
+  }
+}
+
+/** What the receiver expects of a slice. */
+export interface SliceExpect {
+  /** The local parameter table (sets the size caps). */
+  table: readonly ParamSpec[];
+  /** The window's indices: the slice must hold exactly these tensors, each `[k]` long. */
+  indices: SliceIndices;
+  /** Our `modelFingerprint()`. */
+  fingerprint: string;
+  window?: number;
+  kind?: "state" | "delta";
+  /** The uploader's hotkey (the owner of the bucket / object key). */
+  hotkey?: string;
+  /** Default `DERIVATION_VERSION`. */
+  version?: number;
+  /** Accepted dtypes; default F32 and BF16. */
+  dtypes?: readonly SliceDtype[];
+}
+
+/** A validated slice. */
+export interface DecodedSlice {
+  meta: SliceMeta;
+  dtype: SliceDtype;
+  /** Float32 values per tensor, in the order of `expect.indices`. */
+  slice: Tensors;
+  payloadSha256: string;
+}
+
+/**
+ * The JSON-header cap for `table`: the metadata (≤ 2 KiB) plus, per tensor, its name
+ * and 96 bytes of dtype, shape and offsets, rounded up to a multiple of 8.
+ */
+export function headerCap(table: readonly ParamSpec[]): number {
+  let n = 2048;
+  for (const p of table) n += p.name.length + 96;
+  return Math.ceil(n / 8) * 8;
+}
+
+/**
+ * The largest object a valid slice can be: 8 + {@link headerCap} + the values at
+ * `indices` in `dtype` (default F32, the widest accepted). Downloads stop here.
+ */
+export function sliceByteCap(
+  table: readonly ParamSpec[],
+  indices: SliceIndices,
+  dtype: SliceDtype = "F32",
+): number {
+  let k = 0;
+  for (const idx of indices.values()) k += idx.length;
+  return 8 + headerCap(table) + k * (dtype === "F32" ? 4 : 2);
+}
+
+function reject(reason: RejectReason, detail: string): never {
+  throw new SliceRejected(reason, detail);
+}
+
+/** Maps the codec's one-line errors to reasons. */
+function codecReason(msg: string): RejectReason {
+  if (/not valid UTF-8|not valid JSON|not a JSON object/.test(msg)) return "bad-json";
+  if (/overlaps/.test(msg)) return "overlapping-offsets";
+  if (/past the data buffer/.test(msg)) return "truncated";
+  if (/__metadata__/.test(msg)) return "bad-metadata";
+  return "bad-layout";
+}
+
+const UINT = /^(0|[1-9]\d{0,15})$/;
+const NUM = /^-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?$/;
+
+function parseMeta(md: Record<string, string>): SliceMeta & { payload: string; sig: string } {
+  if (md.format !== SLICE_FORMAT) {
+    reject("wrong-format", `format is ${JSON.stringify(md.format)}, expected '${SLICE_FORMAT}'`);
+  }
+  for (const [k, v] of Object.entries(md)) {
+    if (!META_KEY_RE.test(k) || !META_VALUE_RE.test(v)) {
+      reject(
+        "bad-metadata",
+        `metadata key ${
+          JSON.stringify(k)
+        } or its value has characters outside [a-z0-9_] / printable ASCII`,
+      );
+    }
+  }
+  for (
+    const k of ["kind", "window", "hotkey", "fingerprint", "version", "payload_sha256", "signature"]
+  ) {
+    if (md[k] === undefined) reject("bad-metadata", `metadata '${k}' is missing`);
+  }
+  const uint = (k: string): number | undefined => {
+    const v = md[k];
+    if (v === undefined) return undefined;
+    if (!UINT.test(v) || !Number.isSafeInteger(Number(v))) {
+      reject("bad-metadata", `metadata '${k}' is '${v}', expected an integer >= 0`);
+    }
+    return Number(v);
+  };
+  if (md.kind !== "state" && md.kind !== "delta") {
+    reject("bad-metadata", `metadata 'kind' is '${md.kind}', expected state or delta`);
+  }
+  let loss: number | undefined;
+  if (md.loss !== undefined) {
+    loss = Number(md.loss);
+    if (!NUM.test(md.loss) || !Number.isFinite(loss)) {
+      reject("bad-metadata", `metadata 'loss' is '${md.loss}', expected a finite number`);
+    }
+  }
+  if (!/^[0-9a-f]{64}$/.test(md.payload_sha256!)) {
+    reject("bad-metadata", "metadata 'payload_sha256' is not 64 lowercase hex digits");
+  }
+  if (!/^0x[0-9a-f]{128}$/.test(md.signature!)) {
+    reject("bad-metadata", "metadata 'signature' is not 0x and 128 lowercase hex digits");
+  }
+  const meta: SliceMeta = {
+    kind: md.kind as "state" | "delta",
+    window: uint("window")!,
+    hotkey: md.hotkey!,
+    fingerprint: md.fingerprint!,
+    version: uint("version")!,
+  };
+  if (loss !== undefined) meta.loss = loss;
+  const tokens = uint("tokens"), batches = uint("batches");
+  if (tokens !== undefined) meta.tokens = tokens;
+  if (batches !== undefined) meta.batches = batches;
+  return { ...meta, payload: md.payload_sha256!, sig: md.signature! };
+}
+
+function hexToBytes(h: string): Uint8Array {
+  const out = new Uint8Array(h.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(h.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+/**
+ * Validates untrusted slice bytes and decodes them; see the module doc for the order.
+ * @param bytes the whole object
+ * @param expect what the receiver expects (table, indices, fingerprint, and optionally
+ *   window, kind, uploader hotkey, version, dtypes)
+ * @returns metadata and float32 values (fresh arrays, never views of `bytes`)
+ * @throws {SliceRejected} with the first failed check's reason
+ */
+export function decodeSlice(bytes: Uint8Array, expect: SliceExpect): DecodedSlice {
+  const cap = sliceByteCap(expect.table, expect.indices, "F32");
+  const hcap = headerCap(expect.table);
+  if (bytes.length > cap) reject("too-large", `${bytes.length} bytes exceeds the cap of ${cap}`);
+  if (bytes.length < 8) {
+    reject("truncated", `${bytes.length} bytes, shorter than the 8-byte header length`);
+  }
+  const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  if (n > BigInt(hcap)) reject("header-too-large", `header length ${n} exceeds the cap of ${hcap}`);
+  if (n > BigInt(bytes.length - 8)) {
+    reject("header-beyond-file", `header length ${n} exceeds file size ${bytes.length}`);
+  }
+  let header;
+  try {
+    header = parseSafetensorsHeader(bytes, bytes.length, { maxHeaderBytes: hcap, label: "slice" });
+  } catch (e) {
+    if (!(e instanceof SafetensorsError)) throw e;
+    const detail = e.message.replace(/^Cannot read slice: /, "");
+    reject(codecReason(detail), detail);
+  }
+  const m = parseMeta(header.metadata);
+  const version = expect.version ?? DERIVATION_VERSION;
+  if (m.version !== version) {
+    reject("wrong-version", `index-derivation version ${m.version}, expected ${version}`);
+  }
+  if (m.fingerprint !== expect.fingerprint) {
+    reject(
+      "wrong-fingerprint",
+      `model fingerprint '${m.fingerprint}', expected '${expect.fingerprint}'`,
+    );
+  }
+  if (expect.kind !== undefined && m.kind !== expect.kind) {
+    reject("wrong-kind", `kind '${m.kind}', expected '${expect.kind}'`);
+  }
+  if (expect.window !== undefined && m.window !== expect.window) {
+    reject("wrong-window", `window ${m.window}, expected ${expect.window}`);
+  }
+  if (expect.hotkey !== undefined && m.hotkey !== expect.hotkey) {
+    reject("wrong-hotkey", `signed by hotkey '${m.hotkey}' but uploaded by '${expect.hotkey}'`);
+  }
+  for (const name of expect.indices.keys()) {
+    if (!header.tensors.has(name)) reject("missing-tensor", `tensor '${name}' is missing`);
+  }
+  for (const name of header.tensors.keys()) {
+    if (!expect.indices.has(name)) reject("extra-tensor", `unexpected tensor '${name}'`);
+  }
+  const dtypes = expect.dtypes ?? SLICE_DTYPES;
+  let dtype: Dtype | undefined;
+  for (const [name, t] of header.tensors) {
+    if (!(dtypes as readonly string[]).includes(t.dtype)) {
+      reject("wrong-dtype", `tensor '${name}' is ${t.dtype}, expected ${dtypes.join(" or ")}`);
+    }
+    if (dtype && t.dtype !== dtype) {
+      reject("wrong-dtype", `tensor '${name}' is ${t.dtype} but the others are ${dtype}`);
+    }
+    dtype = t.dtype;
+    const k = expect.indices.get(name)!.length;
+    if (t.shape.length !== 1 || t.shape[0] !== k) {
+      reject(
+        "wrong-shape",
+        `tensor '${name}' has shape ${JSON.stringify(t.shape)}, expected [${k}]`,
+      );
+    }
+  }
+  const data = bytes.subarray(header.dataStart);
+  const payload = createHash("sha256").update(data).digest("hex");
+  if (payload !== m.payload) {
+    reject("payload-hash", `payload SHA-256 ${payload} differs from the signed ${m.payload}`);
+  }
+  const layout = [...header.tensors].map(([name, t]) => ({ name, ...t }));
+  let ok = false;
+  try {
+    ok = sr25519Verify(
+      signingMessage(header.metadata, layout),
+      hexToBytes(m.sig.slice(2)),
+      decodeAddress(m.hotkey),
+    );
+  } catch {
+    ok = false; // an undecodable address or malformed key is as bad as a wrong signature
+  }
+  if (!ok) reject("bad-signature", `signature does not verify for hotkey '${m.hotkey}'`);
+  const slice: Tensors = new Map();
+  for (const name of expect.indices.keys()) {
+    const t = header.tensors.get(name)!;
+    const v = toFloat32(t.dtype, data.subarray(t.begin, t.end));
+    for (let j = 0; j < v.length; j++) {
+      const x = v[j]!;
+      if (x - x !== 0) reject("non-finite", `tensor '${name}' holds ${x} at position ${j}`);
+    }
+    slice.set(name, v);
+  }
+  const { payload: _p, sig: _s, ...meta } = m;
+  return { meta, dtype: (dtype ?? "F32") as SliceDtype, slice, payloadSha256: payload };
+}
+
+/** Rejection counts by reason (for `inspect` and metrics). */
+export class RejectionCounts {
+  readonly counts = new Map<RejectReason, number>();
+  add(reason: RejectReason): void {
+    this.counts.set(reason, (this.counts.get(reason) ?? 0) + 1);
+  }
+  get total(): number {
+    let n = 0;
+    for (const v of this.counts.values()) n += v;
+    return n;
+  }
+  toJSON(): Record<string, number> {
+    return Object.fromEntries(this.counts);
+  }
+}
+
+/** The process-wide counts {@link checkSlice} adds to by default. */
+export const rejections = new RejectionCounts();
+
+/**
+ * {@link decodeSlice} for a receiver: a rejection is logged as one warning line naming
+ * `label` and the reason, counted, and returned instead of thrown.
+ */
+export function checkSlice(
+  bytes: Uint8Array,
+  expect: SliceExpect,
+  opts: { label?: string; counts?: RejectionCounts } = {},
+): DecodedSlice | SliceRejected {
+  try {
+    return decodeSlice(bytes, expect);
+  } catch (e) {
+    if (!(e instanceof SliceRejected)) throw e;
+    (opts.counts ?? rejections).add(e.reason);
+    log.warning("Rejected {label}: {reason}: {detail}", {
+      label: opts.label ?? "slice",
+      reason: e.reason,
+      detail: e.detail,
+    });
+    return e;
+  }
+}
