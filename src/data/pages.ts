@@ -89,6 +89,11 @@ export function packRows(
   return out;
 }
 
+/** `f()` as a promise: a throw becomes a rejection, as callers of async methods expect. */
+function settle<T>(f: () => T): Promise<T> {
+  return new Promise((resolve) => resolve(f()));
+}
+
 function checkPage(page: number, total: number): void {
   if (!Number.isSafeInteger(page) || page < 0 || page >= total) {
     throw new RangeError(`Page ${page} out of range: this dataset has pages 0 to ${total - 1}`);
@@ -129,28 +134,26 @@ export function corpusDataset(corpus: Corpus, hp: Hparams, name = "embedded"): D
       return out;
     },
     pageBatches: (page) =>
-      Promise.resolve(packRows(rowsOf(page).map((r) => corpus.row(r)), hp.batchSize, hp.seqLen)),
-    evalBatches(n) {
-      if (!Number.isSafeInteger(n) || n < 0) {
-        throw new RangeError(`Invalid eval batch count ${n}: expected an integer >= 0`);
-      }
-      return Promise.resolve(
-        packRows(heldOut.map((r) => corpus.row(r)), hp.batchSize, hp.seqLen).slice(0, n),
-      );
-    },
-    pageRows(page) {
-      const t = tokenizer();
-      return Promise.resolve(
-        rowsOf(page).map((r) => {
+      settle(() => packRows(rowsOf(page).map((r) => corpus.row(r)), hp.batchSize, hp.seqLen)),
+    evalBatches: (n) =>
+      settle(() => {
+        if (!Number.isSafeInteger(n) || n < 0) {
+          throw new RangeError(`Invalid eval batch count ${n}: expected an integer >= 0`);
+        }
+        return packRows(heldOut.map((r) => corpus.row(r)), hp.batchSize, hp.seqLen).slice(0, n);
+      }),
+    pageRows: (page) =>
+      settle(() => {
+        const t = tokenizer();
+        return rowsOf(page).map((r) => {
           const ids = corpus.row(r);
           return {
             source: `${corpus.docs[corpus.docOfRow(r)]!.name}, row ${r}`,
             text: t.decode(ids),
             tokens: ids.length,
           };
-        }),
-      );
-    },
+        });
+      }),
   };
   return ds;
 }

@@ -348,9 +348,9 @@ export async function fineWebDataset(hp: Hparams, options: FineWebOptions = {}):
       for (const p of ds.pagesFor(window, uid)) out.push(...await batchesOf(p));
       return out;
     },
-    pageBatches(page) {
+    async pageBatches(page) {
       checkTrain(page);
-      return batchesOf(page);
+      return await batchesOf(page);
     },
     async evalBatches(n) {
       if (!Number.isSafeInteger(n) || n < 0) {
