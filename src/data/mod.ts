@@ -6,4 +6,11 @@
  */
 export * from "./tokenizer.ts";
 export * from "./pages.ts";
+export * from "./open.ts";
+export {
+  FINEWEB_DATASET,
+  fineWebDataset,
+  type FineWebOptions,
+  HF_DATASETS_SERVER,
+} from "./remote.ts";
 export { type Corpus, type CorpusDoc, loadEmbeddedCorpus } from "./corpus.ts";
