@@ -1,7 +1,254 @@
-import { type Command, notBuilt } from "./command.ts";
+/**
+ * `boltzmann inspect`: debugging views.
+ * - `--slice FILE`: validates one slice file exactly as a validator would (size cap from
+ *   the parameter table, header, tensors, metadata, payload hash, signature, finite
+ *   values) and summarises it; an invalid file exits 1 with the reason in one line.
+ * - `--window N` (without `--slice`): everything about one window — issue #8, not built
+ *   yet; it goes in {@link inspectWindow}.
+ */
+import type { Command } from "./command.ts";
+import { type Flags, NETWORK_FLAGS, parseFlags, str, UsageError } from "./args.ts";
+import { hparamsFromFlags } from "./config.ts";
+import { type Hparams, modelFingerprint, PRESETS } from "../hparams.ts";
+import { paramTable } from "../model/params.ts";
+import { CONFIG_FILE, hfToConfig } from "../model/checkpoint.ts";
+import { parseSafetensorsHeader } from "../safetensors.ts";
+import { type DecodedSlice, decodeSlice, sliceByteCap, SliceRejected } from "../slices/validate.ts";
+import { sliceStats, type TensorStats } from "../slices/summary.ts";
+import { parseSliceKey } from "../store/mod.ts";
+import { sliceSize } from "../window.ts";
 
-export const command: Command = notBuilt(
-  "inspect",
-  "Everything about one window, or one slice file",
-  8,
-);
+const FLAGS = {
+  ...NETWORK_FLAGS,
+  slice: { type: "string" },
+  checkpoint: { type: "string" },
+  window: { type: "string" },
+  kind: { type: "string" },
+  hotkey: { type: "string" },
+} as const;
+
+const USAGE = `boltzmann inspect: everything about one window, or one slice file
+
+Usage:
+  boltzmann inspect --slice FILE [--preset P | --hparams F | --checkpoint DIR]
+                    [--window W] [--kind state|delta] [--hotkey SS58] [--json]
+  boltzmann inspect --window N          (not built yet: issue #8)
+
+--slice validates FILE exactly as a validator would and prints its metadata and, per
+tensor, count, L2 norm, min, max and NaN/Inf counts. An invalid file exits 1 with the
+rejection reason in one line.
+The model comes from --preset/--hparams, or --checkpoint DIR (its config.json; the
+compression from --preset, default tiny); with none of them, the preset whose
+fingerprint the slice names. The expected window, kind and uploader hotkey come from
+the file name when it is an object key ({kind}-{window}-{hotkey}.safetensors), or from
+--window/--kind/--hotkey (flags win).`;
+
+/** What `inspect --slice` reports (also its `--json` output). */
+export interface SliceReport {
+  file: string;
+  bytes: number;
+  valid: boolean;
+  reason?: string;
+  detail?: string;
+  preset?: string;
+  fingerprint?: string;
+  checked?: { window?: number; kind?: string; hotkey?: string };
+  dtype?: string;
+  meta?: DecodedSlice["meta"];
+  payloadSha256?: string;
+  tensors?: ({ name: string } & TensorStats)[];
+  total?: TensorStats;
+}
+
+/** Largest config.json read from a checkpoint directory. */
+const MAX_CONFIG_BYTES = 1 << 20;
+/** How much of a file is read to find its fingerprint before the table is known. */
+const PEEK_BYTES = 1 << 20;
+
+async function readUpTo(path: string, max: number): Promise<Uint8Array> {
+  const f = await Deno.open(path, { read: true });
+  try {
+    const buf = new Uint8Array(max);
+    let n = 0;
+    while (n < max) {
+      const r = await f.read(buf.subarray(n));
+      if (r === null) break;
+      n += r;
+    }
+    return buf.subarray(0, n);
+  } finally {
+    f.close();
+  }
+}
+
+/** The model of the slice: --checkpoint, --preset/--hparams, or the matching preset. */
+async function modelFor(path: string, size: number, flags: Flags): Promise<Hparams> {
+  const ckpt = str(flags, "checkpoint");
+  if (ckpt) {
+    // The model from the checkpoint; compression and the rest from --preset (default tiny).
+    const hp = await hparamsFromFlags(flags);
+    const cfgPath = `${ckpt.replace(/\/+$/, "")}/${CONFIG_FILE}`;
+    let json: unknown;
+    try {
+      const text = new TextDecoder().decode(await readUpTo(cfgPath, MAX_CONFIG_BYTES));
+      json = JSON.parse(text);
+    } catch (e) {
+      throw new UsageError(`Cannot read --checkpoint '${cfgPath}': ${(e as Error).message}`);
+    }
+    return { ...hp, model: hfToConfig(json, cfgPath) };
+  }
+  if (str(flags, "preset") !== undefined || str(flags, "hparams") !== undefined) {
+    return await hparamsFromFlags(flags);
+  }
+  // No model named: take the preset whose fingerprint the slice claims, if any.
+  try {
+    const head = await readUpTo(path, Math.min(size, PEEK_BYTES));
+    const fp = parseSafetensorsHeader(head, size).metadata.fingerprint;
+    for (const name of Object.keys(PRESETS)) {
+      const hp = PRESETS[name]!;
+      if (modelFingerprint(hp.model) === fp) return await hparamsFromFlags({ preset: name });
+    }
+  } catch {
+    // Unreadable header: validation below reports it with its reason.
+  }
+  return await hparamsFromFlags(flags);
+}
+
+function intFlag(flags: Flags, name: string): number | undefined {
+  const v = str(flags, name);
+  if (v === undefined) return undefined;
+  if (!/^(0|[1-9]\d{0,15})$/.test(v)) {
+    throw new UsageError(`Invalid --${name} '${v}': expected an integer >= 0`);
+  }
+  return Number(v);
+}
+
+/**
+ * Validates the slice at `path` as a validator would and summarises it.
+ * @throws {UsageError} on flags or an unreadable file; a bad slice is a report with
+ *   `valid: false`, never an exception
+ */
+export async function inspectSlice(path: string, flags: Flags): Promise<SliceReport> {
+  let size: number;
+  try {
+    const st = await Deno.stat(path);
+    if (!st.isFile) throw new Error("not a file");
+    size = st.size;
+  } catch (e) {
+    throw new UsageError(`Cannot read --slice '${path}': ${(e as Error).message}`);
+  }
+  const hp = await modelFor(path, size, flags);
+  const table = paramTable(hp.model);
+  // Validation looks only at each tensor's index count, never the index values, so a
+  // slice can be checked without the window's seed block hash.
+  const indices = new Map(
+    table.map((p) => [p.name, new Uint32Array(sliceSize(p.numel, hp.compression))]),
+  );
+  const fromName = parseSliceKey(path.split("/").pop() ?? "");
+  const kind = str(flags, "kind") ?? fromName?.kind;
+  if (kind !== undefined && kind !== "state" && kind !== "delta") {
+    throw new UsageError(`Invalid --kind '${kind}': expected one of state, delta`);
+  }
+  const checked = {
+    window: intFlag(flags, "window") ?? fromName?.window,
+    kind: kind as "state" | "delta" | undefined,
+    hotkey: str(flags, "hotkey") ?? fromName?.hotkey,
+  };
+  const fingerprint = modelFingerprint(hp.model);
+  const report: SliceReport = {
+    file: path,
+    bytes: size,
+    valid: false,
+    preset: hp.preset,
+    fingerprint,
+    checked,
+  };
+  const cap = sliceByteCap(table, indices);
+  // As a download would, stop at the cap instead of reading the rest.
+  const bytes = await readUpTo(path, Math.min(size, cap + 1));
+  try {
+    const d = decodeSlice(bytes, { table, indices, fingerprint, ...checked });
+    const stats = sliceStats(d.slice);
+    return {
+      ...report,
+      valid: true,
+      dtype: d.dtype,
+      meta: d.meta,
+      payloadSha256: d.payloadSha256,
+      tensors: [...stats.tensors].map(([name, s]) => ({ name, ...s })),
+      total: stats.total,
+    };
+  } catch (e) {
+    if (!(e instanceof SliceRejected)) throw e;
+    return { ...report, reason: e.reason, detail: e.detail };
+  }
+}
+
+function fmtNum(x: number): string {
+  if (!Number.isFinite(x)) return String(x);
+  return Math.abs(x) >= 1e4 || (x !== 0 && Math.abs(x) < 1e-3) ? x.toExponential(3) : x.toFixed(4);
+}
+
+/** The human-readable form of a valid report. */
+export function formatSliceReport(r: SliceReport): string {
+  const m = r.meta!;
+  const c = r.checked ?? {};
+  const lines = [
+    `slice ${r.file}: valid (${r.bytes} bytes, ${r.dtype}, ${r.tensors!.length} tensors, ` +
+    `${r.total!.count} values; preset ${r.preset}, fingerprint ${r.fingerprint})`,
+    `  kind ${m.kind}  window ${m.window}  hotkey ${m.hotkey}  version ${m.version}`,
+    `  loss ${m.loss ?? "-"}  tokens ${m.tokens ?? "-"}  batches ${m.batches ?? "-"}  ` +
+    `payload sha256 ${r.payloadSha256}`,
+    `  checked: window ${c.window ?? "not checked"}, kind ${c.kind ?? "not checked"}, ` +
+    `uploader ${
+      c.hotkey ?? "not checked"
+    } (name the file {kind}-{window}-{hotkey}.safetensors or pass --window/--kind/--hotkey)`,
+    "",
+  ];
+  const w = Math.max(6, ...r.tensors!.map((t) => t.name.length));
+  const row = (name: string, s: TensorStats) =>
+    `${name.padEnd(w)}  ${String(s.count).padStart(10)}  ${fmtNum(s.norm).padStart(11)}  ` +
+    `${fmtNum(s.min).padStart(11)}  ${fmtNum(s.max).padStart(11)}  ${String(s.nan).padStart(5)}  ` +
+    `${String(s.inf).padStart(5)}`;
+  lines.push(
+    `${"tensor".padEnd(w)}  ${"count".padStart(10)}  ${"norm".padStart(11)}  ${
+      "min".padStart(11)
+    }  ` +
+      `${"max".padStart(11)}  ${"nan".padStart(5)}  ${"inf".padStart(5)}`,
+  );
+  for (const t of r.tensors!) lines.push(row(t.name, t));
+  lines.push(row("total", r.total!));
+  return lines.join("\n");
+}
+
+/** `inspect --window N`: issue #8 builds it here. */
+function inspectWindow(_window: number, _flags: Flags): Promise<number> {
+  console.error("boltzmann inspect --window: not built yet (issue #8); nothing was done");
+  return Promise.resolve(1);
+}
+
+export const command: Command = {
+  name: "inspect",
+  summary: "Validate and summarise one slice file (--slice); one window (--window, not built yet)",
+  usage: USAGE,
+  async run(argv) {
+    const { flags } = parseFlags(argv, FLAGS);
+    const path = str(flags, "slice");
+    if (path === undefined) {
+      const w = intFlag(flags, "window");
+      if (w !== undefined) return await inspectWindow(w, flags);
+      throw new UsageError("Nothing to inspect: pass --slice FILE (or --window N, issue #8)");
+    }
+    const r = await inspectSlice(path, flags);
+    if (flags.json) {
+      console.log(JSON.stringify(r));
+    } else if (r.valid) {
+      console.log(formatSliceReport(r));
+    }
+    if (!r.valid) {
+      console.error(`boltzmann inspect: ${path}: slice rejected (${r.reason}): ${r.detail}`);
+      return 1;
+    }
+    return 0;
+  },
+};

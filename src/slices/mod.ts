@@ -8,3 +8,4 @@
 export * from "./gather.ts";
 export * from "./wire.ts";
 export * from "./validate.ts";
+export * from "./summary.ts";
