@@ -176,6 +176,17 @@ export function resolveHparams(preset: string, overrides: unknown = {}): Hparams
   return hp;
 }
 
+/**
+ * The override object that {@link resolveHparams} turns back into `hp` (every key), e.g.
+ * to hand exactly these hyper-parameters to another process as an `--hparams` file.
+ */
+export function toOverrides(hp: Hparams): Record<string, unknown> {
+  const out: Record<string, unknown> = { preset: hp.preset };
+  for (const [k, f] of Object.entries(MODEL_KEYS)) out[k] = hp.model[f];
+  for (const [k, f] of Object.entries(TOP_KEYS)) out[k] = hp[f];
+  return out;
+}
+
 /** @throws {RangeError} naming the first invalid field */
 export function validateHparams(hp: Hparams): void {
   const m = hp.model;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { modelFingerprint, PRESETS, resolveHparams } from "../src/hparams.ts";
+import { modelFingerprint, PRESETS, resolveHparams, toOverrides } from "../src/hparams.ts";
 import { paramCount, paramTable } from "../src/model/params.ts";
 
 Deno.test("resolveHparams() seed preset is the original's hparams", () => {
@@ -67,4 +67,11 @@ Deno.test("paramTable() uses Hugging Face names and [out, in] layouts", () => {
   assert.deepEqual(byName.get("model.layers.0.mlp.down_proj.weight"), [128, 384]);
   assert.deepEqual(byName.get("lm_head.weight"), [32000, 128]);
   assert.equal(t.at(-2)!.name, "model.norm.weight");
+});
+
+Deno.test("toOverrides() round-trips through resolveHparams()", () => {
+  const hp = resolveHparams("tiny", { learning_rate: 1e-3, num_key_value_heads: 2 });
+  const o = toOverrides(hp);
+  assert.equal(o.learning_rate, 1e-3);
+  assert.deepEqual(resolveHparams("seed", o), { ...hp, preset: "seed" });
 });
