@@ -152,7 +152,7 @@ export const RULES: Readonly<Record<string, Rule>> = {
       g.g.constant(BigInt64Array.from({ length: rows }, (_, i) => BigInt(i)), "int64", [rows, 1]),
       reshape(labels!, [rows, 1]),
     ], 1);
-    return [scatterNDAdd(p, at, expand(neg(s), [rows])), undefined];
+    return [scatterNDAdd(p, at, expand(neg(s), [rows])), undefined, undefined];
   },
 };
 

@@ -39,6 +39,25 @@ export interface T {
   readonly shape: readonly number[];
 }
 
+/** An ONNX node as encoded (names only): what a {@link Lowering} emits. */
+export interface OnnxNode {
+  op: string;
+  inputs: readonly string[];
+  outputs: readonly string[];
+  attrs?: Record<string, Attr>;
+}
+
+/**
+ * How a builder-level primitive becomes ONNX nodes when it is not one ONNX op (it may
+ * need a fused backward rule that a chain of ONNX ops would not get). `tmp(tag)` names
+ * an intermediate value, unique to this node.
+ */
+export type Lowering = (
+  inputs: readonly string[],
+  outputs: readonly string[],
+  tmp: (tag: string) => string,
+) => OnnxNode[];
+
 /** One operator application. */
 export interface Node {
   readonly op: string;
@@ -47,6 +66,8 @@ export interface Node {
   readonly attrs: Readonly<Record<string, Attr>>;
   /** Builder-side facts the backward rules need (axes, starts, ...); not encoded. */
   readonly meta: Readonly<Record<string, readonly number[]>>;
+  /** Set when the op is encoded as several ONNX nodes. */
+  readonly lower?: Lowering;
 }
 
 interface Initializer {
@@ -133,12 +154,13 @@ export class Graph {
     outs: readonly { dtype: DType; shape: readonly number[] }[],
     attrs: Record<string, Attr> = {},
     meta: Record<string, readonly number[]> = {},
+    lower?: Lowering,
   ): T[] {
     for (const x of inputs) {
       if (x.g !== this) throw new Error(`Input '${x.name}' of ${op} belongs to another graph`);
     }
     const outputs = outs.map((o) => this.fresh(o.dtype, o.shape));
-    this.nodes.push({ op, inputs: [...inputs], outputs, attrs, meta });
+    this.nodes.push({ op, inputs: [...inputs], outputs, attrs, meta, ...(lower ? { lower } : {}) });
     return outputs;
   }
 
@@ -180,12 +202,12 @@ export class Graph {
       opsetImport: [{ domain: "", version: 17 }],
       graph: {
         name: graphName,
-        node: nodes.map((n, i) => ({
+        node: nodes.flatMap(lowered).map((n, i) => ({
           name: `n${i}_${n.op}`,
           opType: n.op,
-          input: n.inputs.map((x) => x.name),
-          output: n.outputs.map((x) => x.name),
-          attribute: Object.entries(n.attrs).map(([k, v]) => encodeAttr(k, v)),
+          input: [...n.inputs],
+          output: [...n.outputs],
+          attribute: Object.entries(n.attrs ?? {}).map(([k, v]) => encodeAttr(k, v)),
         })),
         input: this.inputs.map(valueInfo),
         output: this.outputs.map(valueInfo),
@@ -194,6 +216,12 @@ export class Graph {
     });
     return onnx.ModelProto.encode(model).finish();
   }
+}
+
+function lowered(n: Node): OnnxNode[] {
+  const ins = n.inputs.map((x) => x.name), outs = n.outputs.map((x) => x.name);
+  if (n.lower) return n.lower(ins, outs, (tag) => `${outs[0]}_${tag}`);
+  return [{ op: n.op, inputs: ins, outputs: outs, attrs: { ...n.attrs } }];
 }
 
 function rawBytes(dtype: DType, values: ArrayLike<number> | BigInt64Array): Uint8Array {

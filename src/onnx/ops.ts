@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type DType, isFloat, numel, type T } from "./graph.ts";
+import { type DType, isFloat, numel, type OnnxNode, type T } from "./graph.ts";
 
 /** A tensor, or a number to become a scalar constant of the other operand's type. */
 export type TOrNum = T | number;
@@ -336,6 +336,8 @@ export function full(
 /**
  * Mean softmax cross-entropy of `logits` [N, C] against int64 `labels` [N]; also returns
  * log-probabilities [N, C] so the backward can reuse them (fused rule: softmax − onehot).
+ * Encoded as LogSoftmax → GatherElements → ReduceMean → Neg rather than ONNX's
+ * SoftmaxCrossEntropyLoss, whose CPU kernel measured 2–3× slower than LogSoftmax alone.
  */
 export function softmaxCrossEntropy(logits: T, labels: T): { loss: T; logProb: T } {
   if (
@@ -348,10 +350,31 @@ export function softmaxCrossEntropy(logits: T, labels: T): { loss: T; logProb: T
     );
   }
   if (labels.dtype !== "int64") throw new TypeError(`Labels must be int64, got ${labels.dtype}`);
-  const [loss, logProb] = logits.g.node("SoftmaxCrossEntropyLoss", [logits, labels], [
-    { dtype: logits.dtype, shape: [] },
-    { dtype: logits.dtype, shape: logits.shape },
-  ], { reduction: { str: "mean" } });
+  const column = logits.g.ints([labels.shape[0]!, 1]);
+  const [loss, logProb] = logits.g.node(
+    "SoftmaxCrossEntropyLoss",
+    [logits, labels, column],
+    [{ dtype: logits.dtype, shape: [] }, { dtype: logits.dtype, shape: logits.shape }],
+    {},
+    {},
+    ([z, l, col], [out, lp], tmp): OnnxNode[] => [
+      { op: "LogSoftmax", inputs: [z!], outputs: [lp!], attrs: { axis: { int: 1 } } },
+      { op: "Reshape", inputs: [l!, col!], outputs: [tmp("labels")] },
+      {
+        op: "GatherElements",
+        inputs: [lp!, tmp("labels")],
+        outputs: [tmp("picked")],
+        attrs: { axis: { int: 1 } },
+      },
+      {
+        op: "ReduceMean",
+        inputs: [tmp("picked")],
+        outputs: [tmp("mean")],
+        attrs: { axes: { ints: [0, 1] }, keepdims: { int: 0 } },
+      },
+      { op: "Neg", inputs: [tmp("mean")], outputs: [out!] },
+    ],
+  );
   return { loss: loss!, logProb: logProb! };
 }
 
