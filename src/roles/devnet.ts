@@ -1,0 +1,271 @@
+/**
+ * `boltzmann devnet`: a whole local network in one command — a real subtensor chain
+ * (localnet), a directory bucket per participant, one validator, honest miners and one
+ * miner of each adversary kind, each a separate process of this same program with its
+ * own hotkey and bucket. It prints a line per window (the shared model's held-out loss,
+ * the scores) and writes a report: `report.json`, `report.txt`, `loss.svg`, `weights.svg`.
+ *
+ * The orchestration only: starting the chain, creating wallets and spawning processes
+ * come in as functions from the CLI, so tests can drive shorter runs.
+ *
+ * @module
+ */
+import { getLogger } from "../log.ts";
+import { ADVERSARIES, type Adversary } from "./adversary.ts";
+import type { ValidatorWindow } from "./validator.ts";
+import { lineChart } from "../report/svg.ts";
+
+const log = getLogger(["boltzmann", "devnet"]);
+
+/** One participant of the devnet. */
+export interface Participant {
+  name: string;
+  role: "validator" | "honest" | Adversary;
+  hotkey: string;
+  bucketDir: string;
+}
+
+/** A running child process. */
+export interface Child {
+  name: string;
+  kill(): void;
+  exited: Promise<number>;
+}
+
+/** The local chain as devnet sees it. */
+export interface DevnetChain {
+  endpoint: string;
+  netuid: number;
+  /** uid of each registered hotkey. */
+  uids(): Promise<Map<string, number>>;
+  /** Weights each validator uid set: (uid, u16) pairs. */
+  weights(): Promise<Map<number, [number, number][]>>;
+  stop(): Promise<void>;
+}
+
+/** What devnet needs from the outside world. */
+export interface DevnetDeps {
+  /** Creates a dev hotkey named `name` in the devnet wallet; returns its ss58. */
+  createHotkey(name: string): Promise<string>;
+  /** Starts the chain with these hotkeys registered; the first one is the validator. */
+  startChain(hotkeys: string[]): Promise<DevnetChain>;
+  /** Starts one participant process. */
+  spawn(p: Participant, chain: DevnetChain): Child;
+  /** Held-out loss of one honest miner training alone for `windows` windows. */
+  baseline(windows: number, batchesPerWindow: number): Promise<number>;
+}
+
+/** Devnet settings. */
+export interface DevnetOptions {
+  honest: number;
+  windows: number;
+  out: string;
+  adversaries?: readonly Adversary[];
+  /** Give up this long after the start (ms). */
+  timeoutMs?: number;
+  /** Skip the alone-baseline (tests). */
+  skipBaseline?: boolean;
+  print?: (line: string) => void;
+}
+
+/** The report devnet writes as report.json. */
+export interface DevnetReport {
+  preset?: string;
+  miners: { uid: number; hotkey: string; role: string; weight: number }[];
+  windows: { window: number; heldout_loss: number; scores: Record<string, number> }[];
+  baseline_heldout_loss: number | null;
+  honest_weight_share: number;
+  start_heldout_loss: number | null;
+  end_heldout_loss: number | null;
+  wall_seconds: number;
+}
+
+/** Runs the devnet; returns its report (also written under `out`). */
+export async function runDevnet(deps: DevnetDeps, o: DevnetOptions): Promise<DevnetReport> {
+  const t0 = Date.now();
+  const print = o.print ?? ((s: string) => console.log(s));
+  await Deno.mkdir(`${o.out}/stores`, { recursive: true });
+  await Deno.mkdir(`${o.out}/logs`, { recursive: true });
+  const roles: Participant["role"][] = [
+    "validator",
+    ...Array.from({ length: o.honest }, () => "honest" as const),
+    ...(o.adversaries ?? ADVERSARIES),
+  ];
+  const parts: Participant[] = [];
+  let h = 0;
+  for (const role of roles) {
+    const name = role === "validator" ? "validator" : role === "honest" ? `honest-${++h}` : role;
+    const hotkey = await deps.createHotkey(name);
+    parts.push({ name, role, hotkey, bucketDir: await absolute(`${o.out}/stores/${name}`) });
+    await Deno.mkdir(`${o.out}/stores/${name}`, { recursive: true });
+  }
+  print(`devnet: starting a local chain with ${parts.length} hotkeys`);
+  const chain = await deps.startChain(parts.map((p) => p.hotkey));
+  const children: Child[] = [];
+  const windows: ValidatorWindow[] = [];
+  try {
+    const uids = await chain.uids();
+    print(
+      `devnet: chain at ${chain.endpoint}, netuid ${chain.netuid}; ` +
+        parts.map((p) => `${p.name}=uid ${uids.get(p.hotkey)}`).join(", "),
+    );
+    for (const p of parts) children.push(deps.spawn(p, chain));
+    const validator = parts[0]!;
+    const roleOf = new Map(parts.map((p) => [uids.get(p.hotkey)!, p]));
+    const deadline = t0 + (o.timeoutMs ?? 30 * 60_000);
+    const seen = new Set<number>();
+    let crashed: string | null = null;
+    let stopping = false;
+    children.forEach((c) =>
+      c.exited.then((code) => {
+        if (code !== 0 && !stopping) crashed ??= `${c.name} exited with code ${code}`;
+      })
+    );
+    while (windows.length < o.windows) {
+      if (crashed) throw new Error(`Devnet participant failed: ${crashed} (see ${o.out}/logs)`);
+      if (Date.now() > deadline) {
+        throw new Error(`Devnet timed out after ${windows.length} of ${o.windows} windows`);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      for await (const e of Deno.readDir(validator.bucketDir)) {
+        const m = /^scores-(\d+)-/.exec(e.name);
+        if (!m || seen.has(Number(m[1]))) continue;
+        seen.add(Number(m[1]));
+        const r: ValidatorWindow = JSON.parse(
+          await Deno.readTextFile(`${validator.bucketDir}/${e.name}`),
+        );
+        windows.push(r);
+        print(liveLine(r, roleOf));
+      }
+    }
+    stopping = true;
+    windows.sort((a, b) => a.window - b.window);
+    const weights = await chain.weights();
+    const vUid = uids.get(validator.hotkey)!;
+    const set = weights.get(vUid) ?? [];
+    const total = set.reduce((a, [, w]) => a + w, 0);
+    const miners = parts.slice(1).map((p) => {
+      const uid = uids.get(p.hotkey)!;
+      const w = set.find(([u]) => u === uid)?.[1] ?? 0;
+      return { uid, hotkey: p.hotkey, role: p.role, weight: total > 0 ? w / total : 0 };
+    });
+    const honestShare = miners.filter((m) => m.role === "honest").reduce((a, m) => a + m.weight, 0);
+    for (const c of children) c.kill();
+    await Promise.all(children.map((c) => c.exited));
+    children.length = 0;
+    const honestBatches = windows.flatMap((w) =>
+      w.scores.filter((s) => roleOf.get(s.uid)?.role === "honest").map((s) => s.batches ?? 0)
+    ).filter((b) => b > 0);
+    const perWindow = honestBatches.length
+      ? Math.max(1, Math.round(honestBatches.reduce((a, b) => a + b, 0) / honestBatches.length))
+      : 1;
+    let baseline: number | null = null;
+    if (!o.skipBaseline) {
+      print(
+        `devnet: baseline — one honest miner alone, ${windows.length} windows × ${perWindow} batches`,
+      );
+      baseline = await deps.baseline(windows.length, perWindow);
+    }
+    const report: DevnetReport = {
+      miners,
+      windows: windows.map((w) => ({
+        window: w.window,
+        heldout_loss: w.heldOutLoss,
+        scores: Object.fromEntries(
+          w.scores.map((s) => [roleOf.get(s.uid)?.name ?? String(s.uid), s.score]),
+        ),
+      })),
+      baseline_heldout_loss: baseline,
+      honest_weight_share: honestShare,
+      start_heldout_loss: windows[0]?.heldOutLoss ?? null,
+      end_heldout_loss: windows.at(-1)?.heldOutLoss ?? null,
+      wall_seconds: Math.round((Date.now() - t0) / 1000),
+    };
+    await writeReport(o.out, report, windows, roleOf);
+    print(summary(report));
+    return report;
+  } finally {
+    for (const c of children) c.kill();
+    await Promise.allSettled(children.map((c) => c.exited));
+    await chain.stop().catch((e) => log.warn(`Stopping the chain: ${(e as Error).message}`));
+  }
+}
+
+async function absolute(p: string): Promise<string> {
+  await Deno.mkdir(p, { recursive: true });
+  return await Deno.realPath(p);
+}
+
+function liveLine(r: ValidatorWindow, roleOf: Map<number, Participant>): string {
+  const scores = r.scores.map((s) => `${roleOf.get(s.uid)?.name ?? s.uid}=${s.score.toFixed(3)}`);
+  return `window ${String(r.window).padStart(4)} | held-out loss ${r.heldOutLoss.toFixed(4)} | ${
+    scores.join(" ")
+  }${r.weights ? " | weights set" : ""}`;
+}
+
+/** The text table of the report. */
+export function summary(r: DevnetReport): string {
+  const lines = [
+    "",
+    "uid  role        weight",
+    ...r.miners.map((m) =>
+      `${String(m.uid).padEnd(4)} ${m.role.padEnd(11)} ${(m.weight * 100).toFixed(1).padStart(5)}%`
+    ),
+    "",
+    `honest miners hold ${(r.honest_weight_share * 100).toFixed(1)}% of the weight set on chain`,
+    `shared model held-out loss: ${r.start_heldout_loss?.toFixed(4)} → ${
+      r.end_heldout_loss?.toFixed(4)
+    }` + (r.baseline_heldout_loss !== null
+      ? `; one honest miner alone: ${r.baseline_heldout_loss.toFixed(4)}`
+      : ""),
+    `wall time ${r.wall_seconds} s`,
+  ];
+  return lines.join("\n");
+}
+
+async function writeReport(
+  out: string,
+  r: DevnetReport,
+  windows: ValidatorWindow[],
+  roleOf: Map<number, Participant>,
+): Promise<void> {
+  const write = async (name: string, text: string) => {
+    await Deno.writeTextFile(`${out}/${name}.tmp`, text);
+    await Deno.rename(`${out}/${name}.tmp`, `${out}/${name}`);
+  };
+  await write("report.json", JSON.stringify(r, null, 2) + "\n");
+  await write("report.txt", summary(r).trimStart() + "\n");
+  const loss = [{
+    name: "shared model",
+    points: windows.map((w) => [w.window, w.heldOutLoss] as [number, number]),
+  }];
+  if (r.baseline_heldout_loss !== null && windows.length) {
+    const last = windows.at(-1)!.window;
+    loss.push({
+      name: "one miner alone (end)",
+      points: [[windows[0]!.window, r.baseline_heldout_loss], [last, r.baseline_heldout_loss]],
+    });
+  }
+  await write(
+    "loss.svg",
+    lineChart({ title: "Held-out loss", xLabel: "window", yLabel: "loss", series: loss }),
+  );
+  const uids = [...roleOf.keys()].filter((u) => roleOf.get(u)!.role !== "validator").sort((a, b) =>
+    a - b
+  );
+  await write(
+    "weights.svg",
+    lineChart({
+      title: "Moving score per miner",
+      xLabel: "window",
+      yLabel: "moving score",
+      series: uids.map((u) => ({
+        name: `${u} ${roleOf.get(u)!.name}`,
+        points: windows.map((w) =>
+          [w.window, w.scores.find((s) => s.uid === u)?.moving ?? 0] as [number, number]
+        ),
+        dashed: roleOf.get(u)!.role !== "honest",
+      })),
+    }),
+  );
+}
