@@ -7,6 +7,7 @@
  * @module
  */
 import * as ort from "onnxruntime-node";
+import { createRequire } from "node:module";
 import type { DType } from "./graph.ts";
 
 /** Typed array of a {@link DType}. */
@@ -35,11 +36,43 @@ const ORT_TYPE: Record<DType, ort.Tensor.Type> = {
   bool: "bool",
 };
 
+/** The execution provider asked for cannot run here; the message names what is missing. */
+export class DeviceError extends Error {
+  override name = "DeviceError";
+}
+
+/** Where ONNX Runtime's native libraries live (the provider libraries must sit beside them). */
+export function ortLibraryDir(): string {
+  const index = createRequire(import.meta.url).resolve("onnxruntime-node");
+  return index.replace(
+    /dist\/index\.js$/,
+    `bin/napi-v6/${Deno.build.os}/${Deno.build.arch === "x86_64" ? "x64" : "arm64"}`,
+  );
+}
+
+/** Provider libraries ORT loads for CUDA, which the npm package does not ship. */
+export const CUDA_PROVIDER_LIBS = [
+  "libonnxruntime_providers_shared.so",
+  "libonnxruntime_providers_cuda.so",
+];
+
+/** The first CUDA provider library missing from `dir`, if any. */
+export function missingCudaLibrary(dir: string): string | undefined {
+  for (const lib of CUDA_PROVIDER_LIBS) {
+    try {
+      Deno.statSync(`${dir}/${lib}`);
+    } catch {
+      return `${dir}/${lib}`;
+    }
+  }
+  return undefined;
+}
+
 /** Explains a provider load failure in one line naming the library. */
-export function cudaError(e: unknown): Error {
+export function cudaError(e: unknown): DeviceError {
   const msg = e instanceof Error ? e.message : String(e);
   const lib = /(lib[\w.+-]+\.so[\w.]*)/.exec(msg)?.[1];
-  return new Error(
+  return new DeviceError(
     lib
       ? `Cannot use --device cuda: ONNX Runtime could not load '${lib}'; install the CUDA provider libraries (see docs/PERFORMANCE.md) or use --device cpu`
       : `Cannot use --device cuda: ONNX Runtime's CUDA provider failed to start (${
@@ -54,13 +87,18 @@ export class Session {
 
   /**
    * Loads a model (bytes or a file path) into ONNX Runtime.
-   * @throws {Error} one line when the CUDA provider cannot load
+   * @throws {DeviceError} one line when the CUDA provider cannot load
    */
   static async create(model: Uint8Array | string, opts: SessionOptions = {}): Promise<Session> {
     const device = opts.device ?? "cpu";
+    if (device === "cuda") {
+      const missing = missingCudaLibrary(ortLibraryDir());
+      if (missing) throw cudaError(new Error(`cannot open ${missing}`));
+    }
     const options: ort.InferenceSession.SessionOptions = {
       executionProviders: device === "cuda" ? ["cuda"] : ["cpu"],
       graphOptimizationLevel: opts.optimization ?? "all",
+      logSeverityLevel: 3, // errors only: failures reach the caller as exceptions
       ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
     };
     try {

@@ -11,7 +11,7 @@
 import type { Hparams } from "../hparams.ts";
 import { type ParamSpec, paramTable, type Tensors } from "../model/params.ts";
 import { buildLlamaGraph, gradName, LLAMA_GRAPH_VERSION } from "../model/llama_graph.ts";
-import { Session, type Value } from "../onnx/run.ts";
+import { DeviceError, Session, type Value } from "../onnx/run.ts";
 import { getLogger } from "../log.ts";
 import { type AdamState, adamwStep, clipGrads, newAdamState } from "./adamw.ts";
 import { cachedGraph, dropCachedGraph } from "./graph_cache.ts";
@@ -75,7 +75,7 @@ async function openGraph(hp: Hparams, grads: boolean, opts: TrainerOptions): Pro
     });
     return s;
   } catch (e) {
-    if (!c.hit || !c.path) throw e;
+    if (!c.hit || !c.path || e instanceof DeviceError) throw e;
     // A damaged cache file: forget it and build afresh.
     log.warning("Cached graph {path} was refused ({e}); rebuilding", {
       path: c.path,
