@@ -13,6 +13,9 @@ Deno.test("gather() picks the values at the indices; scatter() writes them back"
   assert.deepEqual([...s.keys()], ["a", "b"]);
   assert.deepEqual(s.get("a"), new Float32Array([0, 4.5, 13.5]));
   assert.deepEqual(s.get("b"), new Float32Array([7]));
+  const again = gather(params, indices, s);
+  assert.equal(again.get("a"), s.get("a")); // reused, same values
+  assert.deepEqual(again.get("a"), new Float32Array([0, 4.5, 13.5]));
   scatter(
     params,
     indices,
