@@ -1,0 +1,100 @@
+/**
+ * The chain as the rest of boltzmann sees it: blocks, the metagraph, commitments and
+ * weights of one subnet. Roles depend on the {@link Chain} interface only, so they run
+ * against the real subtensor ({@link connectSubtensor}), a local subtensor runtime
+ * ({@link startLocalnet}) or, in unit tests, the in-memory `FakeChain` (./fake.ts).
+ *
+ * Deliberately left out: staking, delegation, axon serving (subtensor refuses 127.0.0.1
+ * axons, and boltzmann peers meet through their buckets, not axons).
+ *
+ * @module
+ */
+
+/** One subnet's neurons at `block`, arrays indexed by uid. */
+export interface Metagraph {
+  netuid: number;
+  block: number;
+  uids: number[];
+  hotkeys: string[];
+  coldkeys: string[];
+  /** Stake on this subnet in whole tokens (alpha on dynamic-TAO runtimes). */
+  stake: number[];
+  validatorPermit: boolean[];
+  lastUpdate: number[];
+}
+
+/**
+ * A hotkey able to sign: boltzmann's miners and validators sign slices and extrinsics
+ * with it. The secret stays inside `pair`; nothing here is ever logged.
+ */
+export interface Hotkey {
+  /** SS58 address (prefix 42). */
+  ss58: string;
+  /** 32-byte sr25519 public key. */
+  publicKey: Uint8Array;
+  /** sr25519 signature (64 bytes) over `msg`. */
+  sign(msg: Uint8Array): Uint8Array;
+  /** The `@polkadot/keyring` pair that signs extrinsics (opaque outside src/chain/). */
+  pair: unknown;
+}
+
+/** What a role needs from a subtensor chain. */
+export interface Chain {
+  /** The WebSocket endpoint (or `fake://` for the in-memory fake). */
+  readonly endpoint: string;
+  /** Number of the current best block. */
+  currentBlock(): Promise<number>;
+  /**
+   * Calls `cb` for every new best block, in order, without gaps (missed numbers are
+   * filled by asking for their hashes); re-subscribes after reconnects.
+   * @returns a function that unsubscribes
+   */
+  subscribeBlocks(cb: (block: number, hash: string) => void): Promise<() => void>;
+  /** Hash of block `block` on the best chain: "0x" + 64 lowercase hex digits. */
+  blockHash(block: number): Promise<string>;
+  /** The subnet's neurons at the current block. */
+  metagraph(netuid: number): Promise<Metagraph>;
+  /** Every hotkey's commitment on `netuid` (UTF-8 text), keyed by hotkey SS58. */
+  commitments(netuid: number): Promise<Map<string, string>>;
+  /**
+   * Publishes `data` (UTF-8, at most {@link MAX_COMMITMENT_BYTES} bytes on subtensor) as
+   * `signer`'s commitment on `netuid`; resolves once it is in a block.
+   */
+  setCommitment(signer: Hotkey, netuid: number, data: string): Promise<void>;
+  /**
+   * Sets `signer`'s weights on `netuid`: `weights` are any non-negative finite numbers,
+   * normalised to u16 as bittensor does ({@link normalizeWeights}); zero weights are
+   * dropped. Resolves once it is in a block.
+   */
+  setWeights(
+    signer: Hotkey,
+    netuid: number,
+    uids: number[],
+    weights: number[],
+    versionKey: number,
+  ): Promise<void>;
+  /** Weights on `netuid` as stored on chain: validator uid → [(uid, u16 weight)]. */
+  weights(netuid: number): Promise<Map<number, [number, number][]>>;
+  /** Closes connections and subscriptions. */
+  close(): Promise<void>;
+}
+
+/** Largest commitment subtensor's runtime 218 accepts (one `Raw128` field). */
+export const MAX_COMMITMENT_BYTES = 128;
+
+export { normalizeWeights } from "./weights.ts";
+export {
+  connectSubtensor,
+  endpointOf,
+  type NetworkName,
+  NETWORKS,
+  type SubtensorOptions,
+} from "./subtensor.ts";
+export {
+  createWallet,
+  defaultWalletPath,
+  hotkeyFromUri,
+  loadHotkey,
+  readColdkeyPub,
+} from "./wallet.ts";
+export { type Localnet, type LocalnetOptions, startLocalnet } from "./localnet.ts";

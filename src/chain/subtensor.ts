@@ -1,0 +1,699 @@
+/**
+ * {@link Chain} on a subtensor node through `@polkadot/api` (the only importer of it).
+ *
+ * - Connects with a timeout; on a dropped connection reconnects with exponential
+ *   backoff (0.25 s doubling to 10 s) on a fresh provider, reusing the metadata it has
+ *   already seen, and re-subscribes block subscriptions (gaps are filled by number).
+ * - Every RPC has a timeout, so a hung node never blocks a window; reads are retried once
+ *   after a reconnect.
+ * - Extrinsics are signed immortal with an explicit nonce (serialised per signer), and
+ *   their outcome is read from the block's events: a module error becomes one line with
+ *   the runtime's error name (`subtensorModule.NotRegistered`, ...).
+ * - Call shapes come from the chain's metadata: arguments are passed by name and checked
+ *   against the runtime's, so a runtime that renamed or reshaped a call fails clearly.
+ *
+ * Deliberately left out: commit-reveal weights (refused with a clear error), staking.
+ *
+ * @module
+ */
+import { ApiPromise, type SubmittableResult, WsProvider } from "@polkadot/api";
+import type { KeyringPair } from "@polkadot/keyring/types";
+import { u8aToString } from "@polkadot/util";
+import { getLogger } from "../log.ts";
+import type { Chain, Hotkey, Metagraph } from "./mod.ts";
+import { normalizeWeights } from "./weights.ts";
+
+const log = getLogger(["boltzmann", "chain"]);
+
+/** The public subtensor endpoints behind `--subtensor.network`. */
+export const NETWORKS = {
+  finney: "wss://entrypoint-finney.opentensor.ai:443",
+  test: "wss://test.finney.opentensor.ai:443",
+  local: "ws://127.0.0.1:9944",
+} as const;
+
+/** A `--subtensor.network` name. */
+export type NetworkName = keyof typeof NETWORKS;
+
+/** How to reach subtensor. */
+export interface SubtensorOptions {
+  /** `finney`, `test` or `local` (default `finney` when no endpoint is given). */
+  network?: string;
+  /** `--subtensor.chain_endpoint`: a ws:// or wss:// URL; wins over `network`. */
+  endpoint?: string;
+  /** Connect timeout, also the wait for a reconnect before a call fails (default 15 s). */
+  timeoutMs?: number;
+  /** Timeout of one RPC call (default 30 s). */
+  rpcTimeoutMs?: number;
+  /** Timeout for a transaction to land in a block (default 120 s). */
+  txTimeoutMs?: number;
+}
+
+/**
+ * The WebSocket endpoint of `opts`.
+ * @throws {Error} on an unknown network name or a URL that is not ws:// or wss://
+ */
+export function endpointOf(opts: { network?: string; endpoint?: string }): string {
+  if (opts.endpoint !== undefined) {
+    if (!/^wss?:\/\/[^\s]+$/.test(opts.endpoint)) {
+      throw new Error(
+        `Invalid chain endpoint '${opts.endpoint}': expected a ws:// or wss:// URL`,
+      );
+    }
+    return opts.endpoint;
+  }
+  const name = opts.network ?? "finney";
+  if (!Object.hasOwn(NETWORKS, name)) {
+    throw new Error(
+      `Unknown network '${name}': use finney, test or local, or pass --subtensor.chain_endpoint`,
+    );
+  }
+  return NETWORKS[name as NetworkName];
+}
+
+/** Rejects with `what timed out` after `ms`; clears its timer either way. */
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function msg(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0]!;
+}
+
+/** Connects one ApiPromise or throws within `timeoutMs`. */
+async function openApi(
+  endpoint: string,
+  timeoutMs: number,
+  rpcTimeoutMs: number,
+  metadata: Record<string, `0x${string}`>,
+): Promise<ApiPromise> {
+  const provider = new WsProvider(endpoint, false, {}, rpcTimeoutMs);
+  let api: ApiPromise | undefined;
+  try {
+    await provider.connect();
+    const failed = new Promise<never>((_, reject) => {
+      provider.on("error", () => reject(new Error("connection failed")));
+      provider.on("disconnected", () => reject(new Error("connection closed")));
+    });
+    failed.catch(() => {});
+    api = new ApiPromise({ provider, noInitWarn: true, throwOnConnect: true, metadata });
+    api.isReadyOrError.catch(() => {});
+    await withTimeout(Promise.race([api.isReadyOrError, failed]), timeoutMs, "connecting");
+    return api;
+  } catch (e) {
+    await (api ? api.disconnect() : provider.disconnect()).catch(() => {});
+    throw e;
+  }
+}
+
+/** A block subscription that survives reconnects. */
+interface BlockSub {
+  cb: (block: number, hash: string) => void;
+  last?: number;
+  queue: Promise<void>;
+  unsub?: () => void;
+  closed: boolean;
+}
+
+/** Named arguments of a call, matched against the metadata's argument names. */
+type Args = Record<string, unknown>;
+
+/** What {@link SubtensorChain.submit} reports: the block and the events' names. */
+export interface TxResult {
+  blockHash: string;
+  events: { section: string; method: string; data: unknown }[];
+}
+
+/** The {@link Chain} on a subtensor node; construct with {@link connectSubtensor}. */
+export class SubtensorChain implements Chain {
+  readonly endpoint: string;
+  #api: ApiPromise | undefined;
+  #connecting: Promise<ApiPromise> | undefined;
+  #closed = false;
+  #subs = new Set<BlockSub>();
+  #nonceLocks = new Map<string, Promise<unknown>>();
+  #metadata: Record<string, `0x${string}`> = {};
+  #timeoutMs: number;
+  #rpcTimeoutMs: number;
+  #txTimeoutMs: number;
+
+  /** Use {@link connectSubtensor}. */
+  constructor(endpoint: string, opts: SubtensorOptions) {
+    this.endpoint = endpoint;
+    this.#timeoutMs = opts.timeoutMs ?? 15_000;
+    this.#rpcTimeoutMs = opts.rpcTimeoutMs ?? 30_000;
+    this.#txTimeoutMs = opts.txTimeoutMs ?? 120_000;
+  }
+
+  /** First connection: fails with a clear line instead of retrying. */
+  async open(): Promise<void> {
+    try {
+      this.#adopt(await openApi(this.endpoint, this.#timeoutMs, this.#rpcTimeoutMs, {}));
+    } catch (e) {
+      throw new Error(
+        `Cannot connect to subtensor at ${this.endpoint}: ${
+          msg(e)
+        }; check --subtensor.network or --subtensor.chain_endpoint and that the node is up`,
+      );
+    }
+    const api = this.#api!;
+    log.info("Connected to {endpoint}: {spec} spec {version}", {
+      endpoint: this.endpoint,
+      spec: api.runtimeVersion.specName.toString(),
+      version: api.runtimeVersion.specVersion.toNumber(),
+    });
+  }
+
+  #adopt(api: ApiPromise): void {
+    this.#api = api;
+    const key = `${api.genesisHash.toHex()}-${api.runtimeVersion.specVersion.toString()}`;
+    this.#metadata[key] = api.runtimeMetadata.toHex();
+    api.on("disconnected", () => {
+      if (this.#api !== api || this.#closed) return;
+      log.warn("Lost connection to {endpoint}; reconnecting", { endpoint: this.endpoint });
+      this.#api = undefined;
+      api.disconnect().catch(() => {});
+      for (const s of this.#subs) s.unsub = undefined;
+      this.#reconnect();
+    });
+  }
+
+  /** Reconnects with exponential backoff until it succeeds or the chain is closed. */
+  #reconnect(): Promise<ApiPromise> {
+    if (this.#connecting) return this.#connecting;
+    this.#connecting = (async () => {
+      let delay = 250;
+      for (let attempt = 1;; attempt++) {
+        if (this.#closed) throw new Error(`Chain client for ${this.endpoint} is closed`);
+        try {
+          const api = await openApi(
+            this.endpoint,
+            this.#timeoutMs,
+            this.#rpcTimeoutMs,
+            this.#metadata,
+          );
+          if (this.#closed) {
+            await api.disconnect().catch(() => {});
+            throw new Error(`Chain client for ${this.endpoint} is closed`);
+          }
+          this.#adopt(api);
+          log.info("Reconnected to {endpoint} after {attempt} attempt(s)", {
+            endpoint: this.endpoint,
+            attempt,
+          });
+          for (const s of this.#subs) await this.#subscribe(s).catch(() => {});
+          return api;
+        } catch (e) {
+          if (this.#closed) throw e;
+          log.debug("Reconnect attempt {attempt} failed: {err}", { attempt, err: msg(e) });
+          await sleep(delay);
+          delay = Math.min(delay * 2, 10_000);
+        }
+      }
+    })();
+    this.#connecting.catch(() => {}).finally(() => (this.#connecting = undefined));
+    return this.#connecting;
+  }
+
+  /** The connected api, waiting up to the connect timeout for a reconnect. */
+  async #ready(): Promise<ApiPromise> {
+    if (this.#closed) throw new Error(`Chain client for ${this.endpoint} is closed`);
+    if (this.#api) return this.#api;
+    return await withTimeout(
+      this.#reconnect(),
+      this.#timeoutMs,
+      `Waiting to reconnect to ${this.endpoint}`,
+    );
+  }
+
+  /** Runs a read with a timeout; retries once after a dropped connection. */
+  async #read<T>(what: string, f: (api: ApiPromise) => Promise<T>): Promise<T> {
+    for (let attempt = 0;; attempt++) {
+      const api = await this.#ready();
+      try {
+        return await withTimeout(f(api), this.#rpcTimeoutMs, `Chain request '${what}'`);
+      } catch (e) {
+        if (attempt > 0 || this.#api === api || this.#closed) {
+          throw new Error(`Cannot ${what} on ${this.endpoint}: ${msg(e)}`);
+        }
+      }
+    }
+  }
+
+  /** The connected `ApiPromise`, for code inside src/chain/ only. */
+  async api(): Promise<ApiPromise> {
+    return await this.#ready();
+  }
+
+  /** @inheritdoc */
+  async currentBlock(): Promise<number> {
+    return await this.#read("read the best block", async (api) => {
+      return (await api.rpc.chain.getHeader()).number.toNumber();
+    });
+  }
+
+  /** @inheritdoc */
+  async blockHash(block: number): Promise<string> {
+    if (!Number.isSafeInteger(block) || block < 0) {
+      throw new RangeError(`Invalid block ${block}: expected an integer ≥ 0`);
+    }
+    const hash = await this.#read(`read the hash of block ${block}`, async (api) => {
+      return (await api.rpc.chain.getBlockHash(block)).toHex();
+    });
+    if (/^0x0{64}$/.test(hash)) {
+      throw new RangeError(`Block ${block} is not on ${this.endpoint} yet`);
+    }
+    return hash;
+  }
+
+  /** @inheritdoc */
+  async subscribeBlocks(cb: (block: number, hash: string) => void): Promise<() => void> {
+    const s: BlockSub = { cb, queue: Promise.resolve(), closed: false };
+    this.#subs.add(s);
+    try {
+      await this.#subscribe(s);
+    } catch (e) {
+      this.#subs.delete(s);
+      throw new Error(`Cannot subscribe to blocks on ${this.endpoint}: ${msg(e)}`);
+    }
+    return () => {
+      s.closed = true;
+      this.#subs.delete(s);
+      s.unsub?.();
+      s.unsub = undefined;
+    };
+  }
+
+  async #subscribe(s: BlockSub): Promise<void> {
+    const api = await this.#ready();
+    const unsub = await withTimeout(
+      api.rpc.chain.subscribeNewHeads((h) => {
+        const n = h.number.toNumber(), hash = h.hash.toHex();
+        s.queue = s.queue.then(() => this.#deliver(s, n, hash));
+      }),
+      this.#rpcTimeoutMs,
+      "Subscribing to new heads",
+    );
+    if (s.closed) unsub();
+    else s.unsub = unsub;
+  }
+
+  /** Delivers `n` after filling any gap since the last delivered block. */
+  async #deliver(s: BlockSub, n: number, hash: string): Promise<void> {
+    if (s.closed) return;
+    if (s.last !== undefined && n <= s.last) {
+      if (n < s.last - 1) {
+        log.warn("Best block went back from {last} to {n}; waiting for the chain to pass it", {
+          last: s.last,
+          n,
+        });
+      }
+      return;
+    }
+    try {
+      if (s.last !== undefined) {
+        for (let k = s.last + 1; k < n && !s.closed; k++) {
+          const h = await this.blockHash(k);
+          s.last = k;
+          this.#call(s, k, h);
+        }
+      }
+    } catch (e) {
+      // Leave `last` where it is: the next head fills the gap again.
+      log.warn("Cannot fill block gap before {n}: {err}", { n, err: msg(e) });
+      return;
+    }
+    if (s.closed) return;
+    s.last = n;
+    this.#call(s, n, hash);
+  }
+
+  #call(s: BlockSub, n: number, hash: string): void {
+    try {
+      s.cb(n, hash);
+    } catch (e) {
+      log.error("Block callback failed at block {n}: {err}", { n, err: msg(e) });
+    }
+  }
+
+  /** Storage item `section.item` from metadata, or a clear error naming it. */
+  #query(api: ApiPromise, section: string, item: string) {
+    // deno-lint-ignore no-explicit-any
+    const q = (api.query as any)[section]?.[item];
+    if (!q) {
+      throw new Error(
+        `Chain ${this.endpoint} (spec ${api.runtimeVersion.specVersion}) has no storage ${section}.${item}; this runtime is not supported`,
+      );
+    }
+    return q;
+  }
+
+  async #subnetExists(api: ApiPromise, netuid: number): Promise<void> {
+    checkNetuid(netuid);
+    const added = await this.#query(api, "subtensorModule", "networksAdded")(netuid);
+    if (!added.isTrue) {
+      throw new Error(`Subnet ${netuid} does not exist on ${this.endpoint}; check --netuid`);
+    }
+  }
+
+  /** The uid of `hotkey` on `netuid`, or undefined when it is not registered. */
+  async uidOf(netuid: number, hotkey: string): Promise<number | undefined> {
+    return await this.#read(`read the uid of ${hotkey}`, async (api) => {
+      const v = await this.#query(api, "subtensorModule", "uids")(netuid, hotkey);
+      return v.isSome ? v.unwrap().toNumber() : undefined;
+    });
+  }
+
+  /** @inheritdoc */
+  async metagraph(netuid: number): Promise<Metagraph> {
+    return await this.#read(`read the metagraph of subnet ${netuid}`, async (api) => {
+      await this.#subnetExists(api, netuid);
+      const header = await api.rpc.chain.getHeader();
+      const at = await api.at(header.hash);
+      const q = (item: string) => this.#query(at as unknown as ApiPromise, "subtensorModule", item);
+      const n = (await q("subnetworkN")(netuid)).toNumber();
+      const keys = await q("keys").entries(netuid);
+      const hotkeys: string[] = new Array(n).fill("");
+      for (const [k, v] of keys) {
+        const uid = k.args[1].toNumber();
+        if (uid < n) hotkeys[uid] = v.toString();
+      }
+      const owners = n === 0 ? [] : await q("owner").multi(hotkeys);
+      // deno-lint-ignore no-explicit-any
+      const alphaQ = (at.query as any).subtensorModule?.totalHotkeyAlpha;
+      const alpha = alphaQ && n > 0 ? await alphaQ.multi(hotkeys.map((h) => [h, netuid])) : [];
+      const permits = (await q("validatorPermit")(netuid)).map((b: { isTrue: boolean }) =>
+        b.isTrue
+      );
+      const last = (await q("lastUpdate")(netuid)).map((x: { toNumber(): number }) => x.toNumber());
+      const uids = [...Array(n).keys()];
+      return {
+        netuid,
+        block: header.number.toNumber(),
+        uids,
+        hotkeys,
+        coldkeys: owners.map((o: { toString(): string }) => o.toString()),
+        stake: uids.map((i) => (alpha[i] ? Number(alpha[i].toBigInt()) / 1e9 : 0)),
+        validatorPermit: uids.map((i) => permits[i] ?? false),
+        lastUpdate: uids.map((i) => last[i] ?? 0),
+      };
+    });
+  }
+
+  /** @inheritdoc */
+  async commitments(netuid: number): Promise<Map<string, string>> {
+    return await this.#read(`read the commitments of subnet ${netuid}`, async (api) => {
+      checkNetuid(netuid);
+      const entries = await this.#query(api, "commitments", "commitmentOf").entries(netuid);
+      const out = new Map<string, string>();
+      for (const [k, v] of entries) {
+        if (v.isNone) continue;
+        const fields = v.unwrap().info.fields as { type: string; value: { toU8a(): Uint8Array } }[];
+        const parts = fields.filter((f) => f.type.startsWith("Raw")).map((f) => f.value.toU8a());
+        out.set(k.args[1].toString(), parts.map((p) => u8aToString(p)).join(""));
+      }
+      return out;
+    });
+  }
+
+  /** @inheritdoc */
+  async setCommitment(signer: Hotkey, netuid: number, data: string): Promise<void> {
+    const what = `set the commitment of ${signer.ss58} on subnet ${netuid}`;
+    const api = await this.#ready();
+    await this.#requireRegistered(api, netuid, signer.ss58, what);
+    const bytes = new TextEncoder().encode(data);
+    // Field limits from metadata: the largest `RawN` variant and `maxFields`.
+    const def = JSON.parse(api.registry.createType("PalletCommitmentsData").toRawType());
+    const maxRaw = Math.max(
+      0,
+      ...Object.keys(def._enum ?? {}).filter((k) => /^Raw\d+$/.test(k)).map((k) =>
+        Number(k.slice(3))
+      ),
+    );
+    // deno-lint-ignore no-explicit-any
+    const maxFields = Number((api.consts as any).commitments?.maxFields?.toString() ?? 1);
+    if (maxRaw === 0 || bytes.length > maxRaw * maxFields) {
+      throw new Error(
+        `Cannot ${what}: ${bytes.length} bytes exceeds the chain's limit of ${maxRaw * maxFields}`,
+      );
+    }
+    const fields = [];
+    for (let i = 0; i < bytes.length || i === 0; i += maxRaw) {
+      const part = bytes.subarray(i, i + maxRaw);
+      fields.push({ [`Raw${part.length}`]: part });
+      if (bytes.length === 0) break;
+    }
+    await this.submit(signer, "commitments", "setCommitment", { netuid, info: { fields } }, what);
+  }
+
+  /** @inheritdoc */
+  async setWeights(
+    signer: Hotkey,
+    netuid: number,
+    uids: number[],
+    weights: number[],
+    versionKey: number,
+  ): Promise<void> {
+    const what = `set weights as ${signer.ss58} on subnet ${netuid}`;
+    const norm = normalizeWeights(uids, weights);
+    if (!Number.isSafeInteger(versionKey) || versionKey < 0) {
+      throw new RangeError(`Cannot ${what}: version key ${versionKey} is not an integer ≥ 0`);
+    }
+    const api = await this.#ready();
+    await this.#requireRegistered(api, netuid, signer.ss58, what);
+    // deno-lint-ignore no-explicit-any
+    const cr = (api.query as any).subtensorModule?.commitRevealWeightsEnabled;
+    if (
+      cr && (await withTimeout(cr(netuid), this.#rpcTimeoutMs, "Reading commit-reveal") as {
+        isTrue: boolean;
+      }).isTrue
+    ) {
+      throw new Error(
+        `Cannot ${what}: the subnet has commit-reveal weights on, which boltzmann does not do; ask the subnet owner to turn it off`,
+      );
+    }
+    await this.submit(signer, "subtensorModule", "setWeights", {
+      netuid,
+      dests: norm.uids,
+      weights: norm.weights,
+      versionKey,
+    }, what);
+  }
+
+  /** @inheritdoc */
+  async weights(netuid: number): Promise<Map<number, [number, number][]>> {
+    return await this.#read(`read the weights of subnet ${netuid}`, async (api) => {
+      checkNetuid(netuid);
+      const entries = await this.#query(api, "subtensorModule", "weights").entries(netuid);
+      const out = new Map<number, [number, number][]>();
+      for (const [k, v] of entries) {
+        const row = (v as unknown as { toJSON(): [number, number][] }).toJSON();
+        if (row.length > 0) out.set(Number(k.args[1].toString()), row);
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Registers `hotkey` on `netuid` by burning, signed by `coldkey`; returns its uid.
+   * @throws {Error} with the runtime's error name when refused
+   */
+  async burnedRegister(coldkey: Hotkey, netuid: number, hotkey: string): Promise<number> {
+    const what = `register ${hotkey} on subnet ${netuid}`;
+    await this.submit(coldkey, "subtensorModule", "burnedRegister", { netuid, hotkey }, what);
+    const uid = await this.uidOf(netuid, hotkey);
+    if (uid === undefined) throw new Error(`Cannot ${what}: no uid after registration`);
+    return uid;
+  }
+
+  async #requireRegistered(api: ApiPromise, netuid: number, ss58: string, what: string) {
+    await withTimeout(this.#subnetExists(api, netuid), this.#rpcTimeoutMs, "Reading subnets");
+    const uid = await withTimeout(
+      this.#query(api, "subtensorModule", "uids")(netuid, ss58),
+      this.#rpcTimeoutMs,
+      "Reading uids",
+    ) as { isSome: boolean };
+    if (!uid.isSome) {
+      throw new Error(
+        `Cannot ${what}: hotkey ${ss58} is not registered on subnet ${netuid}; register it first (btcli subnet register)`,
+      );
+    }
+  }
+
+  /** Builds `section.method` with arguments matched by name to the metadata's. */
+  call(api: ApiPromise, section: string, method: string, args: Args) {
+    // deno-lint-ignore no-explicit-any
+    const fn = (api.tx as any)[section]?.[method];
+    const spec = `spec ${api.runtimeVersion.specVersion}`;
+    if (!fn) {
+      throw new Error(
+        `Chain ${this.endpoint} (${spec}) has no call ${section}.${method}; this runtime is not supported`,
+      );
+    }
+    const names: string[] = fn.meta.args.map((a: { name: { toString(): string } }) =>
+      a.name.toString()
+    );
+    const missing = names.filter((n) => !(n in args));
+    const extra = Object.keys(args).filter((n) => !names.includes(n));
+    if (missing.length > 0 || extra.length > 0) {
+      throw new Error(
+        `Chain ${this.endpoint} (${spec}) has ${section}.${method}(${names.join(", ")}), not (${
+          Object.keys(args).join(", ")
+        }); this runtime is not supported`,
+      );
+    }
+    return fn(...names.map((n) => args[n]));
+  }
+
+  /**
+   * Signs `section.method(args)` with `signer`, submits it, waits until it is in a block
+   * and checks its events (including a `sudo.Sudid` result).
+   * @param sudo wrap the call in `sudo.sudo` (signer must be the sudo key)
+   * @throws {Error} "Cannot <what>: ..." with the runtime's error name
+   */
+  async submit(
+    signer: Hotkey,
+    section: string,
+    method: string,
+    args: Args,
+    what: string,
+    opts: { sudo?: boolean; batch?: [string, string, Args][] } = {},
+  ): Promise<TxResult> {
+    const api = await this.#ready();
+    let tx = this.call(api, section, method, args);
+    if (opts.sudo) tx = this.call(api, "sudo", "sudo", { call: tx });
+    return await this.#send(api, signer, tx, what);
+  }
+
+  /** Submits `sudo(utility.batchAll(calls))` signed by the sudo key. */
+  async sudoBatch(sudoKey: Hotkey, calls: [string, string, Args][], what: string) {
+    const api = await this.#ready();
+    const inner = calls.map(([s, m, a]) => this.call(api, s, m, a));
+    const batch = this.call(api, "utility", "batchAll", { calls: inner });
+    return await this.#send(api, sudoKey, this.call(api, "sudo", "sudo", { call: batch }), what);
+  }
+
+  // deno-lint-ignore no-explicit-any
+  async #send(api: ApiPromise, signer: Hotkey, tx: any, what: string): Promise<TxResult> {
+    const pair = signer.pair as KeyringPair;
+    let unsub: (() => void) | undefined;
+    const included = Promise.withResolvers<TxResult>();
+    // Nonce and submission are serialised per signer so parallel calls get distinct nonces.
+    const prev = this.#nonceLocks.get(pair.address) ?? Promise.resolve();
+    const mine = prev.catch(() => {}).then(async () => {
+      const nonce = await withTimeout(
+        api.rpc.system.accountNextIndex(pair.address),
+        this.#rpcTimeoutMs,
+        "Reading the nonce",
+      );
+      unsub = await withTimeout<() => void>(
+        tx.signAndSend(pair, { era: 0, nonce }, (r: SubmittableResult) => {
+          if (r.status.isInBlock || r.status.isFinalized) {
+            const hash = (r.status.isInBlock ? r.status.asInBlock : r.status.asFinalized).toHex();
+            const err = this.#failure(api, r);
+            if (err) included.reject(new Error(`Cannot ${what}: ${err}`));
+            else {
+              included.resolve({
+                blockHash: hash,
+                events: r.events.map((e) => ({
+                  section: e.event.section,
+                  method: e.event.method,
+                  data: e.event.data.toJSON(),
+                })),
+              });
+            }
+          } else if (r.status.isInvalid || r.status.isDropped || r.status.isUsurped) {
+            included.reject(
+              new Error(`Cannot ${what}: the transaction was ${r.status.type.toLowerCase()}`),
+            );
+          }
+        }),
+        this.#rpcTimeoutMs,
+        "Submitting the transaction",
+      );
+    });
+    this.#nonceLocks.set(pair.address, mine);
+    try {
+      await mine.catch((e) => {
+        throw new Error(`Cannot ${what}: the chain refused the transaction: ${msg(e)}`);
+      });
+      return await withTimeout(
+        included.promise,
+        this.#txTimeoutMs,
+        `Waiting for the transaction to ${what}`,
+      );
+    } finally {
+      if (this.#nonceLocks.get(pair.address) === mine) this.#nonceLocks.delete(pair.address);
+      try {
+        unsub?.();
+      } catch { /* the connection may be gone */ }
+    }
+  }
+
+  /** The failure of an included extrinsic, as one line with the runtime's error name. */
+  #failure(api: ApiPromise, r: SubmittableResult): string | undefined {
+    // deno-lint-ignore no-explicit-any
+    const describe = (e: any): string => {
+      if (e.isModule) {
+        const m = api.registry.findMetaError(e.asModule);
+        const doc = m.docs.join(" ").trim().split(/(?<=\.)\s/)[0] ?? "";
+        return `the chain refused it with ${m.section}.${m.name}${
+          doc ? ` (${doc.replace(/\.$/, "")})` : ""
+        }`;
+      }
+      return `the chain refused it with ${e.toString()}`;
+    };
+    if (r.dispatchError) return describe(r.dispatchError);
+    for (const { event } of r.events) {
+      if (event.section === "sudo" && event.method === "Sudid") {
+        const res = event.data[0] as unknown as { isErr: boolean; asErr: unknown } | undefined;
+        if (res?.isErr) return describe(res.asErr);
+      }
+    }
+    return undefined;
+  }
+
+  /** @inheritdoc */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const s of this.#subs) {
+      s.closed = true;
+      try {
+        s.unsub?.();
+      } catch { /* already gone */ }
+    }
+    this.#subs.clear();
+    const api = this.#api;
+    this.#api = undefined;
+    await this.#connecting?.catch(() => {});
+    if (api) await api.disconnect().catch(() => {});
+  }
+}
+
+function checkNetuid(netuid: number): void {
+  if (!Number.isInteger(netuid) || netuid < 0 || netuid > 65535) {
+    throw new RangeError(`Invalid netuid ${netuid}: expected an integer from 0 to 65535`);
+  }
+}
+
+/**
+ * Connects to subtensor: `endpoint`, or the public endpoint of `network`.
+ * @throws {Error} on an unknown network, or when no connection is made within `timeoutMs`
+ */
+export async function connectSubtensor(opts: SubtensorOptions): Promise<SubtensorChain> {
+  const chain = new SubtensorChain(endpointOf(opts), opts);
+  await chain.open();
+  return chain;
+}
