@@ -47,6 +47,8 @@ export interface LocalnetOptions {
   hotkeys?: string[];
   /** Subnet tempo in blocks (default 10). */
   tempo?: number;
+  /** A hotkey (one of `hotkeys`) that must be able to set weights; every one can. */
+  validator?: string;
 }
 
 /** A running local chain. */
@@ -63,6 +65,10 @@ export interface Localnet {
   newBlock(n?: number): Promise<void>;
   /** Number of the best block. */
   head(): number;
+  /** uid of each registered hotkey, read from the chain. */
+  uids(): Promise<Map<string, number>>;
+  /** Weights on the subnet as stored: validator uid → (uid, u16) pairs. */
+  weights(): Promise<Map<number, [number, number][]>>;
   /**
    * Simulates a node restart: drops every connection, serves nothing for `downMs`
    * (default 1000), then listens again on the same port with the same state.
@@ -144,6 +150,11 @@ export async function startLocalnet(opts: LocalnetOptions = {}): Promise<Localne
   if (new Set(hotkeys).size !== hotkeys.length) {
     throw new Error("Cannot start the local chain: a hotkey appears twice");
   }
+  if (opts.validator !== undefined && !hotkeys.includes(checkSs58(opts.validator))) {
+    throw new Error(
+      `Cannot start the local chain: validator ${opts.validator} is not among the hotkeys to register`,
+    );
+  }
   const t0 = performance.now();
   const [core, genesis] = await Promise.all([loadCore(), readGenesis()]);
   const alice = await hotkeyFromUri("//Alice");
@@ -157,12 +168,14 @@ export async function startLocalnet(opts: LocalnetOptions = {}): Promise<Localne
   let chain: Core | undefined;
   let server: RpcServer | undefined;
   let client: SubtensorChain | undefined;
+  let reader: Promise<SubtensorChain> | undefined;
   let timer: ReturnType<typeof setInterval> | undefined;
   let stopped = false;
   const stopAll = async () => {
     stopped = true;
     clearInterval(timer);
     await client?.close().catch(() => {});
+    await reader?.then((r) => r.close()).catch(() => {});
     await server?.close().catch(() => {});
     await chain?.close().catch(() => {});
     if (--active === 0) await core.destroyWorker();
@@ -214,6 +227,7 @@ export async function startLocalnet(opts: LocalnetOptions = {}): Promise<Localne
       ms: Math.round(performance.now() - t0),
     });
     const listenPort = server.port;
+    const read = () => (reader ??= connectSubtensor({ endpoint, timeoutMs: 30_000 }));
     return {
       endpoint,
       port: listenPort,
@@ -224,6 +238,13 @@ export async function startLocalnet(opts: LocalnetOptions = {}): Promise<Localne
         for (let i = 0; i < n; i++) await chain.newBlock();
       },
       head: () => chain.head.number as number,
+      async uids() {
+        const mg = await (await read()).metagraph(net);
+        return new Map(mg.hotkeys.map((h, i) => [h, mg.uids[i]!]));
+      },
+      async weights() {
+        return await (await read()).weights(net);
+      },
       async restart({ downMs = 1000 } = {}) {
         clearInterval(timer);
         await server!.close();

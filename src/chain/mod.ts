@@ -86,6 +86,7 @@ export { normalizeWeights } from "./weights.ts";
 export {
   connectSubtensor,
   endpointOf,
+  ENDPOINTS,
   type NetworkName,
   NETWORKS,
   type SubtensorOptions,

@@ -25,15 +25,18 @@ import { normalizeWeights } from "./weights.ts";
 
 const log = getLogger(["boltzmann", "chain"]);
 
-/** The public subtensor endpoints behind `--subtensor.network`. */
-export const NETWORKS = {
+/** The `--subtensor.network` names. */
+export const NETWORKS = ["finney", "test", "local"] as const;
+
+/** A `--subtensor.network` name. */
+export type NetworkName = typeof NETWORKS[number];
+
+/** The public subtensor endpoint of each `--subtensor.network`. */
+export const ENDPOINTS: Readonly<Record<NetworkName, string>> = {
   finney: "wss://entrypoint-finney.opentensor.ai:443",
   test: "wss://test.finney.opentensor.ai:443",
   local: "ws://127.0.0.1:9944",
-} as const;
-
-/** A `--subtensor.network` name. */
-export type NetworkName = keyof typeof NETWORKS;
+};
 
 /** How to reach subtensor. */
 export interface SubtensorOptions {
@@ -63,12 +66,12 @@ export function endpointOf(opts: { network?: string; endpoint?: string }): strin
     return opts.endpoint;
   }
   const name = opts.network ?? "finney";
-  if (!Object.hasOwn(NETWORKS, name)) {
+  if (!(NETWORKS as readonly string[]).includes(name)) {
     throw new Error(
       `Unknown network '${name}': use finney, test or local, or pass --subtensor.chain_endpoint`,
     );
   }
-  return NETWORKS[name as NetworkName];
+  return ENDPOINTS[name as NetworkName];
 }
 
 /** Rejects with `what timed out` after `ms`; clears its timer either way. */
