@@ -23,7 +23,7 @@ function roundHalfEven(x: number): number {
  *
  * @example
  * ```ts
- * normalizeWeights([3, 7, 9], [1, 0, 2]); // { uids: [3, 9], weights: [65535, 32768] }
+ * normalizeWeights([3, 7, 9], [1, 0, 2]); // { uids: [3, 9], weights: [32768, 65535] }
  * ```
  * @throws {RangeError} on unequal lengths, a uid outside u16, duplicate uids, a negative
  *   or non-finite weight, or all weights zero

@@ -1,7 +1,81 @@
-import { type Command, notBuilt } from "./command.ts";
+/**
+ * `boltzmann wallet create|show`: btcli-compatible wallets for local use. `create` writes
+ * an unencrypted coldkey (if the wallet has none), `coldkeypub.txt` and a hotkey, and
+ * never overwrites; `show` prints addresses only. Secrets are never printed.
+ */
+import type { Command } from "./command.ts";
+import { parseFlags, str, UsageError } from "./args.ts";
+import { createWallet, defaultWalletPath, loadHotkey, readColdkeyPub } from "../chain/mod.ts";
 
-export const command: Command = notBuilt(
-  "wallet",
-  "Create or show bittensor-compatible wallets",
-  7,
-);
+function walletPath(flags: Record<string, string | boolean | undefined>): string {
+  return str(flags, "wallet.path") ?? Deno.env.get("BT_WALLET_PATH") ??
+    defaultWalletPath(Deno.env.get("HOME") ?? ".");
+}
+
+export const command: Command = {
+  name: "wallet",
+  summary: "Create or show bittensor-compatible wallets",
+  usage: [
+    "boltzmann wallet create --name N --hotkey H [--wallet.path P] [--json]",
+    "boltzmann wallet show   --name N [--hotkey H] [--wallet.path P] [--json]",
+    "",
+    "btcli's layout: <path>/<name>/coldkey, coldkeypub.txt, hotkeys/<hotkey> (JSON keyfiles).",
+    "create makes an UNENCRYPTED coldkey (for local networks; use btcli for real funds) unless",
+    "the wallet already has one, and a new hotkey; it refuses to overwrite any file.",
+    "The wallets folder is --wallet.path, else $BT_WALLET_PATH, else ~/.bittensor/wallets.",
+    "(--wallet.name / --wallet.hotkey are accepted for --name / --hotkey.)",
+  ].join("\n"),
+  async run(argv) {
+    const { flags, positionals } = parseFlags(argv, {
+      name: { type: "string" },
+      hotkey: { type: "string" },
+      "wallet.name": { type: "string" },
+      "wallet.hotkey": { type: "string" },
+      "wallet.path": { type: "string" },
+    }, true);
+    const [sub, ...extra] = positionals;
+    if (extra.length > 0) throw new UsageError(`Unexpected argument '${extra[0]}'`);
+    const name = str(flags, "name") ?? str(flags, "wallet.name");
+    const hotkey = str(flags, "hotkey") ?? str(flags, "wallet.hotkey");
+    const path = walletPath(flags);
+    if (sub !== "create" && sub !== "show") {
+      throw new UsageError(`Unknown wallet command '${sub ?? ""}': use create or show`);
+    }
+    if (!name) throw new UsageError(`Missing --name: the wallet (coldkey) name`);
+    if (sub === "create") {
+      if (!hotkey) throw new UsageError(`Missing --hotkey: the hotkey name`);
+      const w = await createWallet({ walletPath: path, name, hotkey });
+      if (flags.json) {
+        console.log(JSON.stringify({ name, hotkeyName: hotkey, ...w }));
+      } else {
+        console.log(
+          `${w.coldkeyCreated ? "Created" : "Kept"} coldkey ${w.coldkey} (${path}/${name})`,
+        );
+        console.log(`Created hotkey ${w.hotkey} (${path}/${name}/hotkeys/${hotkey})`);
+      }
+      return 0;
+    }
+    const coldkey = await readColdkeyPub({ walletPath: path, name });
+    let hotkeys: string[] = [];
+    if (hotkey) hotkeys = [hotkey];
+    else {
+      try {
+        for await (const e of Deno.readDir(`${path}/${name}/hotkeys`)) {
+          if (e.isFile) hotkeys.push(e.name);
+        }
+      } catch { /* no hotkeys folder */ }
+      hotkeys.sort();
+    }
+    const shown: { name: string; ss58: string }[] = [];
+    for (const h of hotkeys) {
+      shown.push({ name: h, ss58: (await loadHotkey({ walletPath: path, name, hotkey: h })).ss58 });
+    }
+    if (flags.json) console.log(JSON.stringify({ name, path, coldkey, hotkeys: shown }));
+    else {
+      console.log(`Wallet ${name} (${path}/${name})`);
+      console.log(`  coldkey ${coldkey}`);
+      for (const h of shown) console.log(`  hotkey ${h.name}: ${h.ss58}`);
+    }
+    return 0;
+  },
+};
