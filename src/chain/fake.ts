@@ -95,37 +95,51 @@ export class FakeChain implements Chain {
     return uid;
   }
 
+  /** Runs `f`, turning a throw into a rejected promise as an RPC failure would be. */
+  #answer<T>(f: () => T): Promise<T> {
+    try {
+      return Promise.resolve(f());
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
   /** @inheritdoc */
   currentBlock(): Promise<number> {
-    this.#open();
-    return Promise.resolve(this.block);
+    return this.#answer(() => (this.#open(), this.block));
   }
 
   /** @inheritdoc */
   subscribeBlocks(cb: (block: number, hash: string) => void): Promise<() => void> {
-    this.#open();
-    this.#subs.add(cb);
-    cb(this.block, FakeChain.hashOf(this.block));
-    return Promise.resolve(() => this.#subs.delete(cb));
+    return this.#answer(() => {
+      this.#open();
+      this.#subs.add(cb);
+      cb(this.block, FakeChain.hashOf(this.block));
+      return () => void this.#subs.delete(cb);
+    });
   }
 
   /** @inheritdoc */
   blockHash(block: number): Promise<string> {
-    this.#open();
-    if (!Number.isSafeInteger(block) || block < 0) {
-      return Promise.reject(new RangeError(`Invalid block ${block}: expected an integer ≥ 0`));
-    }
-    if (block > this.block) {
-      return Promise.reject(new RangeError(`Block ${block} is not on fake://chain yet`));
-    }
-    return Promise.resolve(FakeChain.hashOf(block));
+    return this.#answer(() => {
+      this.#open();
+      if (!Number.isSafeInteger(block) || block < 0) {
+        throw new RangeError(`Invalid block ${block}: expected an integer ≥ 0`);
+      }
+      if (block > this.block) throw new RangeError(`Block ${block} is not on fake://chain yet`);
+      return FakeChain.hashOf(block);
+    });
   }
 
   /** @inheritdoc */
   metagraph(netuid: number): Promise<Metagraph> {
+    return this.#answer(() => this.#metagraph(netuid));
+  }
+
+  #metagraph(netuid: number): Metagraph {
     this.#subnet(netuid);
     const ns = this.neurons;
-    return Promise.resolve({
+    return {
       netuid,
       block: this.block,
       uids: ns.map((_, i) => i),
@@ -134,19 +148,18 @@ export class FakeChain implements Chain {
       stake: ns.map((n) => n.stake ?? 0),
       validatorPermit: ns.map((n) => n.validatorPermit ?? true),
       lastUpdate: ns.map((_, i) => this.#lastUpdate.get(i) ?? 0),
-    });
+    };
   }
 
   /** @inheritdoc */
   commitments(netuid: number): Promise<Map<string, string>> {
-    this.#subnet(netuid);
-    return Promise.resolve(new Map(this.#commits));
+    return this.#answer(() => (this.#subnet(netuid), new Map(this.#commits)));
   }
 
   /** @inheritdoc */
   setCommitment(signer: Hotkey, netuid: number, data: string): Promise<void> {
-    const what = `set the commitment of ${signer.ss58} on subnet ${netuid}`;
-    try {
+    return this.#answer(() => {
+      const what = `set the commitment of ${signer.ss58} on subnet ${netuid}`;
       this.#uid(netuid, signer.ss58, what);
       const n = utf8ToBytes(data).length;
       if (n > MAX_COMMITMENT_BYTES) {
@@ -154,11 +167,8 @@ export class FakeChain implements Chain {
           `Cannot ${what}: ${n} bytes exceeds the chain's limit of ${MAX_COMMITMENT_BYTES}`,
         );
       }
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    this.#commits.set(signer.ss58, data);
-    return Promise.resolve();
+      this.#commits.set(signer.ss58, data);
+    });
   }
 
   /** @inheritdoc */
@@ -169,7 +179,7 @@ export class FakeChain implements Chain {
     weights: number[],
     _versionKey: number,
   ): Promise<void> {
-    try {
+    return this.#answer(() => {
       const what = `set weights as ${signer.ss58} on subnet ${netuid}`;
       const uid = this.#uid(netuid, signer.ss58, what);
       const norm = normalizeWeights(uids, weights);
@@ -185,18 +195,17 @@ export class FakeChain implements Chain {
       }
       this.#weights.set(uid, norm.uids.map((u, i) => [u, norm.weights[i]!]));
       this.#lastUpdate.set(uid, this.block);
-      return Promise.resolve();
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    });
   }
 
   /** @inheritdoc */
   weights(netuid: number): Promise<Map<number, [number, number][]>> {
-    this.#subnet(netuid);
-    return Promise.resolve(
-      new Map([...this.#weights].map(([k, v]) => [k, v.map((p) => [...p] as [number, number])])),
-    );
+    return this.#answer(() => {
+      this.#subnet(netuid);
+      return new Map(
+        [...this.#weights].map(([k, v]) => [k, v.map((p) => [...p] as [number, number])]),
+      );
+    });
   }
 
   /** @inheritdoc */

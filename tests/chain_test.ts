@@ -1,0 +1,193 @@
+/**
+ * The chain client against the real subtensor runtime (spec 218) run in-process by
+ * chopsticks: registration, commitments, weights, metagraph, block subscription with
+ * window/seed derivations, a node restart mid-test, and bad inputs. One chain serves
+ * every step (start-up costs ~7 s of CPU); blocks are made on demand.
+ */
+import assert from "node:assert/strict";
+import {
+  connectSubtensor,
+  endpointOf,
+  type Hotkey,
+  hotkeyFromUri,
+  startLocalnet,
+} from "../src/chain/mod.ts";
+import { seedBlock, sliceSeed, windowOf, windowStart } from "../src/window.ts";
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls `f` until it returns true (the chain answers asynchronously). */
+async function until(f: () => boolean | Promise<boolean>, what: string, ms = 20_000) {
+  const end = Date.now() + ms;
+  while (!(await f())) {
+    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+/** A port nothing listens on. */
+function closedPort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+Deno.test({
+  name: "SubtensorChain on a local subtensor runtime",
+  // chopsticks' wasm worker and pino transport outlive single steps; stop() releases them.
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async (t) => {
+  const keys: Hotkey[] = [];
+  for (const uri of ["//BoltzmannV", "//BoltzmannM1", "//BoltzmannM2"]) {
+    keys.push(await hotkeyFromUri(uri));
+  }
+  const stranger = await hotkeyFromUri("//Stranger");
+  const net = await startLocalnet({
+    port: 0,
+    blockTimeMs: 0,
+    tempo: 10,
+    hotkeys: keys.map((k) => k.ss58),
+  });
+  const chain = await connectSubtensor({ endpoint: net.endpoint, timeoutMs: 10_000 });
+  const netuid = net.netuid;
+  try {
+    await t.step("three hotkeys are registered with uids in order", async () => {
+      const mg = await chain.metagraph(netuid);
+      assert.equal(mg.netuid, netuid);
+      assert.deepEqual(mg.uids, [0, 1, 2]);
+      assert.deepEqual(mg.hotkeys, keys.map((k) => k.ss58));
+      assert.deepEqual(mg.coldkeys, net.coldkeys);
+      assert.equal(new Set(mg.coldkeys).size, 3);
+      assert.deepEqual(mg.validatorPermit, [true, true, true]);
+      assert.equal(mg.block, await chain.currentBlock());
+      for (const s of mg.stake) assert.ok(Number.isFinite(s) && s >= 0);
+      assert.equal(await chain.uidOf(netuid, keys[2]!.ss58), 2);
+      assert.equal(await chain.uidOf(netuid, stranger.ss58), undefined);
+      assert.deepEqual(await net.uids(), new Map(keys.map((k, i) => [k.ss58, i])));
+    });
+
+    await t.step("commitments are set and read back", async () => {
+      const loc1 = "s3://bucket-one/prefix?region=auto";
+      const loc2 = "r2:" + "x".repeat(125); // 128 bytes: the runtime's limit
+      await chain.setCommitment(keys[1]!, netuid, loc1);
+      await chain.setCommitment(keys[2]!, netuid, loc2);
+      const got = await chain.commitments(netuid);
+      assert.deepEqual(got, new Map([[keys[1]!.ss58, loc1], [keys[2]!.ss58, loc2]]));
+      await assert.rejects(
+        chain.setCommitment(keys[0]!, netuid, "y".repeat(129)),
+        /129 bytes exceeds the chain's limit of 128/,
+      );
+      // Within the runtime's 100-block commitment rate limit: its own error, by name.
+      await assert.rejects(
+        chain.setCommitment(keys[1]!, netuid, "again"),
+        /Cannot set the commitment .*: the chain refused it with commitments\.\w+/,
+      );
+      await assert.rejects(
+        chain.setCommitment(stranger, netuid, "nope"),
+        /hotkey 5\w+ is not registered on subnet \d+/,
+      );
+    });
+
+    await t.step("weights are stored exactly as normalised u16", async () => {
+      const before = await chain.currentBlock();
+      await chain.setWeights(keys[0]!, netuid, [0, 1, 2], [0.5, 0.25, 1], 7);
+      // Miner 1 weights only miner 2; the zero weight is dropped like bittensor does.
+      await chain.setWeights(keys[1]!, netuid, [0, 2], [0, 3], 7);
+      const w = await chain.weights(netuid);
+      assert.deepEqual(
+        w,
+        new Map([[0, [[0, 32768], [1, 16384], [2, 65535]]], [1, [[2, 65535]]]]),
+      );
+      assert.deepEqual(await net.weights(), w);
+      const mg = await chain.metagraph(netuid);
+      assert.ok(mg.lastUpdate[0]! > before, `lastUpdate ${mg.lastUpdate[0]} > ${before}`);
+      assert.ok(mg.lastUpdate[1]! > before);
+      // Setting again replaces the row.
+      await chain.setWeights(keys[0]!, netuid, [1, 2], [1, 1], 7);
+      assert.deepEqual((await chain.weights(netuid)).get(0), [[1, 65535], [2, 65535]]);
+      await assert.rejects(
+        chain.setWeights(stranger, netuid, [0], [1], 7),
+        /Cannot set weights as 5\w+ on subnet \d+: hotkey 5\w+ is not registered on subnet \d+/,
+      );
+      await assert.rejects(
+        chain.setWeights(keys[0]!, netuid, [0, 9], [1, 1], 7),
+        /the chain refused it with subtensorModule\.\w+/,
+      );
+      await assert.rejects(chain.setWeights(keys[0]!, netuid, [0], [-1], 7), /weight -1/);
+    });
+
+    await t.step(
+      "block subscription is consecutive; windows and seeds match window.ts",
+      async () => {
+        const got: [number, string][] = [];
+        const unsub = await chain.subscribeBlocks((n, h) => got.push([n, h]));
+        await until(() => got.length >= 1, "the first head");
+        const first = got[0]![0];
+        await net.newBlock(6);
+        await until(() => got.at(-1)![0] >= first + 6, "six new blocks");
+        unsub();
+        const nums = got.map(([n]) => n);
+        assert.deepEqual(nums, [...Array(nums.length).keys()].map((i) => first + i));
+        const L = 3;
+        for (const [n, h] of got) {
+          assert.match(h, /^0x[0-9a-f]{64}$/);
+          assert.equal(await chain.blockHash(n), h);
+          // The block that seeds window w's state slices is its first block.
+          const w = windowOf(n, L);
+          if (n === windowStart(w, L)) {
+            assert.equal(seedBlock("state", w, L), n);
+            assert.equal(
+              sliceSeed("state", await chain.blockHash(seedBlock("state", w, L))),
+              `state:${h}`,
+            );
+          }
+          if (w > 0 && n === windowStart(w, L)) {
+            assert.equal(seedBlock("delta", w - 1, L), n);
+            assert.equal(sliceSeed("delta", h), `delta:${await chain.blockHash(n)}`);
+          }
+        }
+        await assert.rejects(chain.blockHash(net.head() + 100), /is not on .* yet/);
+      },
+    );
+
+    await t.step("the chain restarts mid-test: the client reconnects and carries on", async () => {
+      const got: number[] = [];
+      const unsub = await chain.subscribeBlocks((n) => got.push(n));
+      await until(() => got.length >= 1, "the first head");
+      const start = got[0]!;
+      const down = net.restart({ downMs: 1500 });
+      await sleep(200);
+      // Blocks made while no one can connect: the client fills them in by number.
+      await net.newBlock(2);
+      await down;
+      await net.newBlock(1);
+      await until(() => got.at(-1)! >= start + 3, "blocks after the restart");
+      unsub();
+      assert.deepEqual(got, [start, start + 1, start + 2, start + 3]);
+      assert.equal(await chain.currentBlock(), start + 3);
+      await chain.setWeights(keys[2]!, netuid, [0, 1], [1, 2], 7);
+      assert.deepEqual((await chain.weights(netuid)).get(2), [[0, 32768], [1, 65535]]);
+    });
+
+    await t.step("bad inputs give one clear line", async () => {
+      assert.throws(() => endpointOf({ network: "mainnet" }), /Unknown network 'mainnet'/);
+      await assert.rejects(connectSubtensor({ network: "devnet" }), /Unknown network 'devnet'/);
+      assert.throws(() => endpointOf({ endpoint: "http://x" }), /expected a ws:\/\/ or wss:\/\//);
+      assert.equal(endpointOf({ network: "local" }), "ws://127.0.0.1:9944");
+      assert.equal(endpointOf({}), "wss://entrypoint-finney.opentensor.ai:443");
+      const t0 = Date.now();
+      await assert.rejects(
+        connectSubtensor({ endpoint: `ws://127.0.0.1:${closedPort()}`, timeoutMs: 3000 }),
+        /^Error: Cannot connect to subtensor at ws:\/\/127\.0\.0\.1:\d+: .*check --subtensor/,
+      );
+      assert.ok(Date.now() - t0 < 10_000, "the connect error comes within its timeout");
+      await assert.rejects(chain.metagraph(netuid + 40), /Subnet \d+ does not exist/);
+      await assert.rejects(chain.blockHash(-1), /Invalid block -1/);
+    });
+  } finally {
+    await chain.close();
+    await net.stop();
+  }
+});
