@@ -1,7 +1,192 @@
-import { type Command, notBuilt } from "./command.ts";
+/**
+ * `boltzmann devnet`: the whole system on one machine — a local subtensor chain, a
+ * directory bucket per participant, one validator, honest miners and one miner of each
+ * adversary kind, each a separate process of this program. See src/roles/devnet.ts.
+ */
+import type { Command } from "./command.ts";
+import { int, parseFlags, str, UsageError } from "./args.ts";
+import { hparamsFromFlags } from "./config.ts";
+import { toOverrides } from "../hparams.ts";
+import { ENGINE_FLAGS, engineOptions } from "./engine.ts";
+import { type Child, type DevnetChain, runDevnet } from "../roles/devnet.ts";
+import { ADVERSARIES, type Adversary } from "../roles/adversary.ts";
+import { createWallet, startLocalnet } from "../chain/mod.ts";
+import { embeddedDataset } from "../data/mod.ts";
+import { createTrainer, newAdamState } from "../train/trainer.ts";
+import { initParams } from "../model/init.ts";
+import { paramTable } from "../model/params.ts";
+import { addInto, scaleInPlace } from "../roles/tensors.ts";
 
-export const command: Command = notBuilt(
-  "devnet",
-  "Run a whole local network (chain, storage, miners, adversaries, validator)",
-  8,
-);
+const MAIN = new URL("../../main.ts", import.meta.url);
+const CONFIG = new URL("../../deno.json", import.meta.url);
+
+export const command: Command = {
+  name: "devnet",
+  summary: "Run a whole local network: chain, storage, miners, adversaries, validator",
+  usage: [
+    "boltzmann devnet [--miners 4] [--windows 30] [--preset tiny] [--out ./devnet-report]",
+    "",
+    "Starts a local subtensor chain (embedded genesis), a directory bucket per participant,",
+    "one validator, N honest miners and one miner of each adversary kind",
+    `(${ADVERSARIES.join(", ")}), each a separate process with its own hotkey.`,
+    "Prints a line per window (held-out loss of the shared model, scores) and writes",
+    "report.json, report.txt, loss.svg and weights.svg to --out.",
+    "",
+    "  --miners N          honest miners (default 4)",
+    "  --windows N         windows the validator scores (default 30)",
+    "  --adversaries LIST  comma-separated subset of the adversaries (default all), or none",
+    "  --block-ms MS       block time of the local chain (default 2000)",
+    "  --max-batches N     micro-batches per miner per window (default 2)",
+    "  --port P            chain RPC port (default: a free one)",
+    "  --no-baseline       skip the one-miner-alone comparison",
+    "  --preset, --hparams, --threads, --json, --log-level, --log-format",
+  ].join("\n"),
+  async run(argv) {
+    const { flags } = parseFlags(argv, {
+      ...ENGINE_FLAGS,
+      preset: { type: "string" },
+      hparams: { type: "string" },
+      miners: { type: "string" },
+      windows: { type: "string" },
+      adversaries: { type: "string" },
+      "block-ms": { type: "string" },
+      "max-batches": { type: "string" },
+      port: { type: "string" },
+      out: { type: "string" },
+      "no-baseline": { type: "boolean" },
+    });
+    const hp = await hparamsFromFlags(flags);
+    const honest = int(flags, "miners", 4, 1, 64);
+    const windows = int(flags, "windows", 30, 1, 100_000);
+    const blockMs = int(flags, "block-ms", 2000, 200, 60_000);
+    const maxBatches = int(flags, "max-batches", 2, 1, 1000);
+    const port = int(flags, "port", 0, 0, 65535);
+    const out = str(flags, "out", "./devnet-report")!;
+    const advFlag = str(flags, "adversaries");
+    const adversaries = advFlag === undefined
+      ? ADVERSARIES
+      : advFlag === "none"
+      ? []
+      : advFlag.split(",").map((a) => {
+        if (!(ADVERSARIES as readonly string[]).includes(a)) {
+          throw new UsageError(`Unknown adversary '${a}': use ${ADVERSARIES.join(", ")} or none`);
+        }
+        return a as Adversary;
+      });
+    await Deno.mkdir(out, { recursive: true });
+    const outAbs = await Deno.realPath(out);
+    const walletPath = `${outAbs}/wallets`;
+    // A devnet starts afresh: new keys, empty buckets, new logs.
+    for (const d of ["wallets", "stores", "logs"]) {
+      await Deno.remove(`${outAbs}/${d}`, { recursive: true }).catch(() => {});
+    }
+    const hpFile = `${outAbs}/hparams.json`;
+    await Deno.writeTextFile(hpFile, JSON.stringify(toOverrides(hp)));
+    const logFormat = str(flags, "log-format", "json")!;
+    const report = await runDevnet({
+      createHotkey: async (name) =>
+        (await createWallet({ walletPath, name: "devnet", hotkey: name })).hotkey,
+      startChain: async (hotkeys) => {
+        const net = await startLocalnet({
+          port,
+          blockTimeMs: blockMs,
+          hotkeys,
+          validator: hotkeys[0],
+        });
+        const c: DevnetChain = {
+          endpoint: net.endpoint,
+          netuid: net.netuid,
+          uids: () => net.uids(),
+          weights: () => net.weights(),
+          stop: () => net.stop(),
+        };
+        return c;
+      },
+      spawn: (p, chain): Child => {
+        const args = [
+          "run",
+          "-A",
+          "--quiet",
+          "--config",
+          CONFIG.pathname,
+          MAIN.pathname,
+          p.role === "validator" ? "validator" : "miner",
+          "--subtensor.chain_endpoint",
+          chain.endpoint,
+          "--netuid",
+          String(chain.netuid),
+          "--wallet.path",
+          walletPath,
+          "--wallet.name",
+          "devnet",
+          "--wallet.hotkey",
+          p.name,
+          "--bucket",
+          `file://${p.bucketDir}`,
+          "--hparams",
+          hpFile,
+          "--threads",
+          "1",
+          "--log-format",
+          logFormat,
+          ...(p.role === "validator"
+            ? ["--eval-batches", "1"]
+            : ["--max-batches", String(maxBatches)]),
+          ...(p.role !== "validator" && p.role !== "honest" ? ["--adversary", p.role] : []),
+        ];
+        const logFile = Deno.openSync(`${outAbs}/logs/${p.name}.log`, {
+          create: true,
+          write: true,
+          truncate: true,
+        });
+        const proc = new Deno.Command(Deno.execPath(), {
+          args,
+          stdout: "null",
+          stderr: "piped",
+          stdin: "null",
+        }).spawn();
+        const done = proc.stderr.pipeTo(logFile.writable).catch(() => {});
+        return {
+          name: p.name,
+          kill: () => {
+            try {
+              proc.kill("SIGTERM");
+            } catch { /* already gone */ }
+          },
+          exited: proc.status.then(async (s) => {
+            await done;
+            return s.signal ? 0 : s.code;
+          }),
+        };
+      },
+      baseline: async (n, batchesPerWindow) => {
+        const dataset = await embeddedDataset(hp);
+        const trainer = await createTrainer(hp, engineOptions(flags));
+        try {
+          const params = initParams(hp.model, 0);
+          const opt = newAdamState(paramTable(hp.model));
+          for (let w = 0; w < n; w++) {
+            const batches = (await dataset.batchesFor(w, 1)).slice(0, batchesPerWindow);
+            let sum = null;
+            for (const b of batches) {
+              sum = addInto(sum, (await trainer.lossAndGrad(params, [b])).grads);
+            }
+            await trainer.step(params, opt, scaleInPlace(sum!, 1 / batches.length));
+          }
+          return await trainer.loss(params, await dataset.evalBatches(2));
+        } finally {
+          await trainer.close();
+        }
+      },
+    }, {
+      honest,
+      windows,
+      out: outAbs,
+      adversaries,
+      skipBaseline: flags["no-baseline"] === true,
+      print: flags.json ? () => {} : (s) => console.log(s),
+    });
+    if (flags.json) console.log(JSON.stringify(report));
+    return 0;
+  },
+};

@@ -8,7 +8,7 @@
  */
 import type { Command } from "./command.ts";
 import { type Flags, NETWORK_FLAGS, parseFlags, str, UsageError } from "./args.ts";
-import { hparamsFromFlags } from "./config.ts";
+import { hparamsFromFlags, loadEnv } from "./config.ts";
 import { type Hparams, modelFingerprint, PRESETS } from "../hparams.ts";
 import { paramTable } from "../model/params.ts";
 import { CONFIG_FILE, hfToConfig } from "../model/checkpoint.ts";
@@ -17,6 +17,20 @@ import { type DecodedSlice, decodeSlice, sliceByteCap, SliceRejected } from "../
 import { sliceStats, type TensorStats } from "../slices/summary.ts";
 import { parseSliceKey } from "../store/mod.ts";
 import { sliceSize } from "../window.ts";
+import { ENGINE_FLAGS, engineOptions } from "./engine.ts";
+import { DATASET_FLAGS, datasetFromFlags } from "./dataset.ts";
+import { resolveStore, s3Env } from "../store/resolve.ts";
+import type { Store } from "../store/mod.ts";
+import { connectSubtensor, type NetworkName, NETWORKS } from "../chain/mod.ts";
+import { createTrainer, type Trainer } from "../train/trainer.ts";
+import type { Tensors } from "../model/params.ts";
+import type { Dataset } from "../data/pages.ts";
+import { loadCheckpoint } from "../model/checkpoint.ts";
+import { initParams } from "../model/init.ts";
+import { listPeers } from "../roles/exchange.ts";
+import { loadLatestCheckpoint } from "../roles/checkpoints.ts";
+import { formatInspection, inspectWindow } from "../roles/inspect.ts";
+import { heatMap } from "../report/svg.ts";
 
 const FLAGS = {
   ...NETWORK_FLAGS,
@@ -25,6 +39,10 @@ const FLAGS = {
   window: { type: "string" },
   kind: { type: "string" },
   hotkey: { type: "string" },
+  plot: { type: "string" },
+  "no-grad": { type: "boolean" },
+  ...ENGINE_FLAGS,
+  ...DATASET_FLAGS,
 } as const;
 
 const USAGE = `boltzmann inspect: everything about one window, or one slice file
@@ -32,7 +50,14 @@ const USAGE = `boltzmann inspect: everything about one window, or one slice file
 Usage:
   boltzmann inspect --slice FILE [--preset P | --hparams F | --checkpoint DIR]
                     [--window W] [--kind state|delta] [--hotkey SS58] [--json]
-  boltzmann inspect --window N          (not built yet: issue #8)
+  boltzmann inspect --window N --netuid U [--subtensor.network N | --subtensor.chain_endpoint URL]
+                    [--preset P | --hparams F] [--checkpoint DIR] [--no-grad] [--plot FILE.svg] [--json]
+
+--window N lists who published what in window N (kind, bytes, dtype, norm, NaN/Inf,
+reported loss/tokens/batches, upload time), rejections with reasons, pairwise cosines
+between the deltas, each delta against a gradient freshly computed on its pages (at
+--checkpoint DIR, else the lead validator's newest checkpoint, else the initial model;
+--no-grad skips it), and the validators' scores; --plot writes the cosines as an SVG.
 
 --slice validates FILE exactly as a validator would and prints its metadata and, per
 tensor, count, L2 norm, min, max and NaN/Inf counts. An invalid file exits 1 with the
@@ -221,23 +246,81 @@ export function formatSliceReport(r: SliceReport): string {
   return lines.join("\n");
 }
 
-/** `inspect --window N`: issue #8 builds it here. */
-function inspectWindow(_window: number, _flags: Flags): Promise<number> {
-  console.error("boltzmann inspect --window: not built yet (issue #8); nothing was done");
-  return Promise.resolve(1);
+/** `inspect --window N`: everything about one window (src/roles/inspect.ts). */
+async function inspectWindowCmd(window: number, flags: Flags): Promise<number> {
+  const hp = await hparamsFromFlags(flags);
+  const netuidFlag = str(flags, "netuid");
+  if (netuidFlag === undefined) throw new UsageError("Missing --netuid N: the subnet to inspect");
+  const netuid = Number(netuidFlag);
+  if (!Number.isSafeInteger(netuid) || netuid < 0 || netuid > 65535) {
+    throw new UsageError(`Invalid --netuid '${netuidFlag}': expected an integer from 0 to 65535`);
+  }
+  const env = loadEnv();
+  const s3 = s3Env(env);
+  const stores = new Map<string, Store>();
+  const openStore = (loc: string) => {
+    let st = stores.get(loc);
+    if (!st) stores.set(loc, st = resolveStore(loc, s3));
+    return st;
+  };
+  const network = str(flags, "subtensor.network");
+  if (network !== undefined && !(NETWORKS as readonly string[]).includes(network)) {
+    throw new UsageError(
+      `Invalid --subtensor.network '${network}': expected one of ${NETWORKS.join(", ")}`,
+    );
+  }
+  const chain = await connectSubtensor({
+    network: network as NetworkName | undefined,
+    endpoint: str(flags, "subtensor.chain_endpoint"),
+  });
+  let trainer: Trainer | undefined;
+  try {
+    let params: Tensors | undefined;
+    let dataset: Dataset | undefined;
+    if (!flags["no-grad"]) {
+      const ckpt = str(flags, "checkpoint");
+      params = ckpt ? (await loadCheckpoint(ckpt)).params : (await loadLatestCheckpoint(
+        hp,
+        await listPeers(chain, netuid),
+        openStore,
+      ).catch(() => null))?.params ?? initParams(hp.model, 0);
+      dataset = await datasetFromFlags(flags, hp, env);
+      trainer = await createTrainer(hp, engineOptions(flags));
+    }
+    const r = await inspectWindow(
+      { hp, chain, netuid, openStore, dataset, trainer, params },
+      window,
+    );
+    const plot = str(flags, "plot");
+    if (plot) {
+      const labels = r.pairwise.uids.map(String);
+      const svg = heatMap({
+        title: `Window ${window}: cosine between deltas`,
+        labels,
+        values: r.pairwise.cos,
+      });
+      await Deno.writeTextFile(`${plot}.tmp`, svg);
+      await Deno.rename(`${plot}.tmp`, plot);
+    }
+    console.log(flags.json ? JSON.stringify(r) : formatInspection(r));
+    return 0;
+  } finally {
+    await trainer?.close();
+    await chain.close();
+  }
 }
 
 export const command: Command = {
   name: "inspect",
-  summary: "Validate and summarise one slice file (--slice); one window (--window, not built yet)",
+  summary: "Everything about one window (--window N), or one slice file (--slice FILE)",
   usage: USAGE,
   async run(argv) {
     const { flags } = parseFlags(argv, FLAGS);
     const path = str(flags, "slice");
     if (path === undefined) {
       const w = intFlag(flags, "window");
-      if (w !== undefined) return await inspectWindow(w, flags);
-      throw new UsageError("Nothing to inspect: pass --slice FILE (or --window N, issue #8)");
+      if (w !== undefined) return await inspectWindowCmd(w, flags);
+      throw new UsageError("Nothing to inspect: pass --slice FILE or --window N");
     }
     const r = await inspectSlice(path, flags);
     if (flags.json) {

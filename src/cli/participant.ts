@@ -1,0 +1,225 @@
+/**
+ * Builds what a miner or validator runs with from flags and the environment: hyper-
+ * parameters, hotkey, chain connection, stores, dataset, trainer, starting parameters,
+ * metrics endpoint. Shared by `boltzmann miner` and `boltzmann validator`.
+ *
+ * @module
+ */
+import type { ParseArgsOptionsConfig } from "node:util";
+import { type Flags, int, NETWORK_FLAGS, oneOf, str, UsageError } from "./args.ts";
+import { hparamsFromFlags, loadEnv } from "./config.ts";
+import { ENGINE_FLAGS, engineOptions } from "./engine.ts";
+import { DATASET_FLAGS, datasetFromFlags } from "./dataset.ts";
+import type { Hparams } from "../hparams.ts";
+import { paramTable, type Tensors } from "../model/params.ts";
+import { initParams } from "../model/init.ts";
+import { loadCheckpoint } from "../model/checkpoint.ts";
+import { Metrics } from "../metrics.ts";
+import { getLogger } from "../log.ts";
+import { resolveStore, s3Env } from "../store/resolve.ts";
+import type { Store } from "../store/mod.ts";
+import type { Dataset } from "../data/pages.ts";
+import { createTrainer, type Trainer } from "../train/trainer.ts";
+import {
+  connectSubtensor,
+  defaultWalletPath,
+  type Hotkey,
+  loadHotkey,
+  NETWORKS,
+} from "../chain/mod.ts";
+import type { Chain } from "../chain/mod.ts";
+import { listPeers } from "../roles/exchange.ts";
+import { loadLatestCheckpoint } from "../roles/checkpoints.ts";
+import type { Signer } from "../slices/wire.ts";
+
+const log = getLogger(["boltzmann", "cli"]);
+
+/** Flags of `miner` and `validator`. */
+export const PARTICIPANT_FLAGS: ParseArgsOptionsConfig = {
+  ...NETWORK_FLAGS,
+  ...ENGINE_FLAGS,
+  ...DATASET_FLAGS,
+  metrics: { type: "string" },
+  "max-windows": { type: "string" },
+  checkpoint: { type: "string" },
+  dtype: { type: "string" },
+};
+
+/** Help lines for {@link PARTICIPANT_FLAGS}. */
+export const PARTICIPANT_USAGE = [
+  "  --wallet.name N --wallet.hotkey H   the hotkey that signs (btcli layout)",
+  "  --wallet.path P                     wallets folder (default ~/.bittensor/wallets)",
+  "  --subtensor.network finney|test|local, or --subtensor.chain_endpoint ws://host:port",
+  "  --netuid N                          the subnet (required)",
+  "  --bucket B                          our bucket: s3://name, file:///abs/dir, or a name",
+  "  --preset tiny|seed, --hparams FILE  hyper-parameters (all peers must agree)",
+  "  --device cpu|cuda, --threads N      compute",
+  "  --dataset embedded|fineweb          data source (see `boltzmann data --help`)",
+  "  --checkpoint DIR                    start from this HF checkpoint (default: the lead",
+  "                                      validator's newest, else the deterministic init)",
+  "  --dtype f32|bf16                    slice element type (default f32)",
+  "  --metrics HOST:PORT                 serve Prometheus metrics",
+  "  --max-windows N                     stop after N windows",
+  "  --json --log-level L --log-format text|json",
+  "Environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, AWS_REGION (or .env)",
+];
+
+/** Everything the role loops take, built from flags. */
+export interface Participant {
+  hp: Hparams;
+  chain: Chain;
+  netuid: number;
+  key: Hotkey;
+  signer: Signer;
+  store: Store;
+  location: string;
+  openStore: (location: string) => Store;
+  dataset: Dataset;
+  trainer: Trainer;
+  params: Tensors;
+  startWindow: number | null;
+  metrics: Metrics;
+  signal: AbortSignal;
+  maxWindows?: number;
+  dtype: "F32" | "BF16";
+  close(): Promise<void>;
+}
+
+/** The committed location of a bucket flag (`file://` made absolute). */
+export function bucketLocation(bucket: string): string {
+  if (bucket.startsWith("file://")) return bucket;
+  if (bucket.startsWith("/") || bucket.startsWith(".")) {
+    Deno.mkdirSync(bucket, { recursive: true });
+    return `file://${Deno.realPathSync(bucket)}`;
+  }
+  return bucket.startsWith("s3://") ? bucket : `s3://${bucket}`;
+}
+
+/**
+ * Builds a participant. The caller must `close()` it.
+ * @throws {UsageError} on missing or bad flags
+ */
+export async function buildParticipant(flags: Flags): Promise<Participant> {
+  const hp = await hparamsFromFlags(flags);
+  const env = loadEnv();
+  const netuidFlag = str(flags, "netuid");
+  if (netuidFlag === undefined) throw new UsageError("Missing --netuid N: the subnet to join");
+  const netuid = int(flags, "netuid", 0, 0, 65535);
+  const bucket = str(flags, "bucket");
+  if (!bucket) {
+    throw new UsageError("Missing --bucket: s3://name, file:///abs/dir, or a bucket name");
+  }
+  const maxWindows = flags["max-windows"] === undefined
+    ? undefined
+    : int(flags, "max-windows", 0, 1);
+  const dtype = oneOf(flags, "dtype", ["f32", "bf16"] as const, "f32") === "bf16" ? "BF16" : "F32";
+  const network = str(flags, "subtensor.network");
+  if (network !== undefined && !(NETWORKS as readonly string[]).includes(network)) {
+    throw new UsageError(
+      `Invalid --subtensor.network '${network}': expected one of ${NETWORKS.join(", ")}`,
+    );
+  }
+  let s3;
+  try {
+    s3 = s3Env(env);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const location = bucketLocation(bucket);
+  let store: Store;
+  try {
+    store = resolveStore(location, s3);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const stores = new Map<string, Store>();
+  const openStore = (loc: string) => {
+    let s = stores.get(loc);
+    if (!s) stores.set(loc, s = resolveStore(loc, s3));
+    return s;
+  };
+  const key = await loadHotkey({
+    walletPath: str(flags, "wallet.path") ?? env("BT_WALLET_PATH") ??
+      defaultWalletPath(env("HOME") ?? "."),
+    name: str(flags, "wallet.name", "default")!,
+    hotkey: str(flags, "wallet.hotkey", "default")!,
+  });
+  const chain = await connectSubtensor({
+    network: network as (typeof NETWORKS)[number] | undefined,
+    endpoint: str(flags, "subtensor.chain_endpoint"),
+  });
+  const dataset = await datasetFromFlags(flags, hp, env);
+  const trainer = await createTrainer(hp, engineOptions(flags));
+  let params: Tensors | null = null;
+  let startWindow: number | null = null;
+  const ckpt = str(flags, "checkpoint");
+  if (ckpt) {
+    const c = await loadCheckpoint(ckpt);
+    params = c.params;
+    log.info(`Starting from checkpoint ${ckpt}`);
+  } else {
+    const lead = await loadLatestCheckpoint(hp, await listPeers(chain, netuid), openStore).catch(
+      (e) => {
+        log.warn(`No usable published checkpoint: ${(e as Error).message}`);
+        return null;
+      },
+    );
+    if (lead) {
+      params = lead.params;
+      startWindow = lead.window;
+      log.info(`Starting from ${lead.from}'s checkpoint of window ${lead.window}`);
+    }
+  }
+  params ??= initParams(hp.model, 0);
+  if (paramTable(hp.model).some((p) => params!.get(p.name)?.length !== p.numel)) {
+    throw new UsageError(
+      "The checkpoint does not match the hyper-parameters' model: check --preset/--hparams",
+    );
+  }
+  const metrics = new Metrics();
+  const ac = new AbortController();
+  const onSignal = () => ac.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  let server: Deno.HttpServer | null = null;
+  const m = str(flags, "metrics");
+  if (m) {
+    const mm = /^([^:]+):(\d+)$/.exec(m);
+    if (!mm) {
+      throw new UsageError(`Invalid --metrics '${m}': expected HOST:PORT, e.g. 127.0.0.1:9100`);
+    }
+    server = Deno.serve(
+      { hostname: mm[1], port: Number(mm[2]), onListen: () => {} },
+      () =>
+        new Response(metrics.render(), {
+          headers: { "content-type": "text/plain; version=0.0.4" },
+        }),
+    );
+    log.info(`Metrics on http://${m}/metrics`);
+  }
+  return {
+    hp,
+    chain,
+    netuid,
+    key,
+    signer: { address: key.ss58, sign: (msg) => key.sign(msg) },
+    store,
+    location,
+    openStore,
+    dataset,
+    trainer,
+    params,
+    startWindow,
+    metrics,
+    signal: ac.signal,
+    maxWindows,
+    dtype,
+    async close() {
+      Deno.removeSignalListener("SIGINT", onSignal);
+      Deno.removeSignalListener("SIGTERM", onSignal);
+      await server?.shutdown();
+      await trainer.close();
+      await chain.close();
+    },
+  };
+}
