@@ -34,6 +34,28 @@ const log = getLogger(["boltzmann", "localnet"]);
 const GENESIS_URL = new URL("../../assets/subtensor-spec218-genesis.json", import.meta.url);
 const GENESIS_SHA256 = "bb2c7e34390f8fb5032750cc7d80d23f91a47f56fdebf4c35a24c7938b96c57c";
 
+/** Storage key of `Timestamp::Now` (twox128("Timestamp") ++ twox128("Now")). */
+const TIMESTAMP_NOW = "0xf0c365c3cf59d671eb72da0e7a4113c49f1f0515f462cdcf84e0f1d6045dfcbb";
+
+/** Aura's slot length in this runtime, ms. */
+const SLOT_MS = 12_000;
+
+/**
+ * Pins the genesis timestamp to the start of the current slot. Without it chopsticks
+ * reads the clock twice while building block 1 (slot digest, then timestamp inherent),
+ * and when a slot boundary falls between the reads Aura panics ("Timestamp slot must
+ * match `CurrentSlot`") and block 1 is not built.
+ */
+function pinGenesisTime(genesis: unknown, nowMs: number): void {
+  const top = (genesis as { genesis?: { raw?: { top?: Record<string, string> } } }).genesis?.raw
+    ?.top;
+  if (!top) throw new Error("Cannot use the chain genesis: it has no genesis.raw.top");
+  const t = BigInt(Math.floor(nowMs / SLOT_MS) * SLOT_MS);
+  const le = new Uint8Array(8);
+  new DataView(le.buffer).setBigUint64(0, t, true);
+  top[TIMESTAMP_NOW] = "0x" + bytesToHex(le);
+}
+
 /** Free balance of every funded dev account: 10^8 TAO in rao. */
 const FUNDS = "100000000000000000";
 
@@ -157,6 +179,7 @@ export async function startLocalnet(opts: LocalnetOptions = {}): Promise<Localne
   }
   const t0 = performance.now();
   const [core, genesis] = await Promise.all([loadCore(), readGenesis()]);
+  pinGenesisTime(genesis, Date.now());
   const alice = await hotkeyFromUri("//Alice");
   const owner = hotkeys[0] ?? alice.ss58;
   const registered = hotkeys.length > 0 ? hotkeys : [owner];
@@ -308,13 +331,29 @@ async function setupSubnet(
     a("sudoSetMinAllowedWeights", { minAllowedWeights: 0 }),
     a("sudoSetTempo", { tempo: 1 }),
   ], "configure the local subnet");
-  await Promise.all(
-    hotkeys.slice(1).map((h, i) => client.burnedRegister(colds[i + 1]!, netuid, h)),
-  );
+  // One block for all registrations, in the pool's (= submission) order, so hotkey i gets
+  // uid i: each is submitted only once the previous one sits in the pool.
+  chain.txPool.mode = "Manual";
+  const regs: Promise<number>[] = [];
+  for (let i = 1; i < hotkeys.length; i++) {
+    const before = chain.txPool.pendingExtrinsics.length;
+    const r = client.burnedRegister(colds[i]!, netuid, hotkeys[i]!);
+    r.catch(() => {});
+    regs.push(r);
+    for (let k = 0; k < 1000 && chain.txPool.pendingExtrinsics.length === before; k++) {
+      await Promise.race([r, sleep(10)]);
+    }
+  }
+  if (regs.length > 0) await chain.newBlock();
+  await Promise.all(regs);
+  chain.txPool.mode = "Batch";
   // Epochs run every tempo + 1 blocks; each gives the top-64 uids validator permits.
   for (let i = 0; i < 8; i++) {
     const mg = await client.metagraph(netuid);
-    if (mg.validatorPermit.every((p) => p) && mg.uids.length === hotkeys.length) return netuid;
+    if (mg.hotkeys.join() !== hotkeys.join()) {
+      throw new Error("Cannot set up the local subnet: hotkeys did not get uids in order");
+    }
+    if (mg.validatorPermit.every((p) => p)) return netuid;
     await chain.newBlock();
   }
   throw new Error("Cannot set up the local subnet: validator permits were not granted");
