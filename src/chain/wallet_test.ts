@@ -84,6 +84,14 @@ Deno.test("createWallet() writes btcli's layout and fields and never overwrites"
       (await loadHotkey({ walletPath: dir, name: "w", hotkey: "phrase-only" })).ss58,
       w.hotkey,
     );
+    await Deno.writeTextFile(
+      join(dir, "w", "hotkeys", "private-only"),
+      JSON.stringify({ ...hot, secretPhrase: null, secretSeed: null }),
+    );
+    const p = await loadHotkey({ walletPath: dir, name: "w", hotkey: "private-only" });
+    assert.equal(p.ss58, w.hotkey);
+    const msg = new TextEncoder().encode("m");
+    assert.ok(signatureVerify(msg, p.sign(msg), w.hotkey).isValid);
     // A second hotkey keeps the coldkey; the same hotkey name is refused.
     const w2 = await createWallet({ walletPath: dir, name: "w", hotkey: "h2" });
     assert.equal(w2.coldkeyCreated, false);
@@ -96,7 +104,7 @@ Deno.test("createWallet() writes btcli's layout and fields and never overwrites"
     );
     assert.equal(await Deno.readTextFile(files[2]!), before);
     const left = [...Deno.readDirSync(join(dir, "w", "hotkeys"))].map((e) => e.name).sort();
-    assert.deepEqual(left, ["h1", "h2", "phrase-only"], "no temporary files left");
+    assert.deepEqual(left, ["h1", "h2", "phrase-only", "private-only"], "no temporary files left");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
