@@ -145,7 +145,15 @@ export const command: Command = {
           stderr: "piped",
           stdin: "null",
         }).spawn();
-        const done = proc.stderr.pipeTo(logFile.writable).catch(() => {});
+        // Copy the child's log as it comes (a pipe into the file's stream buffers until exit).
+        const done = (async () => {
+          try {
+            for await (const chunk of proc.stderr) {
+              for (let off = 0; off < chunk.length;) off += logFile.writeSync(chunk.subarray(off));
+            }
+          } catch { /* the child is gone */ }
+          logFile.close();
+        })();
         return {
           name: p.name,
           kill: () => {

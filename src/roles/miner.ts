@@ -19,7 +19,7 @@ import { getLogger } from "../log.ts";
 import { windowOf } from "../window.ts";
 import { gather } from "../slices/gather.ts";
 import type { Signer } from "../slices/wire.ts";
-import type { Store } from "../store/mod.ts";
+import { cleanOld, type Store } from "../store/mod.ts";
 import type { Dataset } from "../data/mod.ts";
 import type { AdamState, Trainer } from "../train/trainer.ts";
 import { BlockClock, type BlockSource, Stopped } from "./clock.ts";
@@ -144,6 +144,10 @@ export async function runMiner<K>(d: MinerDeps<K>, o: MinerOptions = {}): Promis
           report.published = true;
         }
         trained = null;
+        // Retention: our own objects older than max_history windows go.
+        await cleanOld(d.store, me, w, hp.maxHistory).catch((e) =>
+          log.warn(`Cleaning old slices: ${(e as Error).message}`)
+        );
         // 2. Sync with peers one block later, so their uploads have landed.
         await clock.waitFor(w * L + 1, d.signal);
         const peers = (await listPeers(d.chain, d.netuid)).filter((p) => p.hotkey !== me);

@@ -423,12 +423,15 @@ export function keeper(group: readonly MeasuredUpload[], z: number): MeasuredUpl
  *
  * @param uploads every upload of window w the validator measured
  * @param previous the deltas of window w−1 (all uploaders)
+ * @param recentNorms norms of uploads that earned a score in recent windows; they join
+ *   this window's credible norms in the reference median
  * @returns scores in the order of `uploads`
  */
 export function scoreWindow(
   uploads: readonly MeasuredUpload[],
   previous: readonly Tensors[],
   params: Partial<ScoreParams> = {},
+  recentNorms: readonly number[] = [],
 ): WindowScore[] {
   const p = { ...DEFAULT_SCORE_PARAMS, ...params };
   const dups = findDuplicates(
@@ -451,7 +454,9 @@ export function scoreWindow(
     .map((u, i) => ({ u, s: finalizeScore(u.stats, ctx(i), p) }))
     .filter((x) => x.s.score > 0)
     .map((x) => x.u.stats.norm);
-  const refNorm = median(credible);
+  // The reference includes credible norms of recent windows: when a validator scored
+  // only a few uploads this window, one scaled delta must not be its own reference.
+  const refNorm = median([...credible, ...recentNorms]);
   return uploads.map((u, i) => finalizeScore(u.stats, { ...ctx(i), refNorm }, p));
 }
 

@@ -115,6 +115,7 @@ export async function runValidator<K>(
   const clock = await BlockClock.start(d.chain);
   let moving = new Map<number, MovingScore>();
   let previous: Tensors[] = [];
+  let recentNorms: number[][] = []; // norms that earned a score, last few windows
   try {
     await clock.waitFor(0, d.signal);
     const mg = await d.chain.metagraph(d.netuid);
@@ -153,8 +154,20 @@ export async function runValidator<K>(
         await clock.waitFor((w + 1) * L + 1, d.signal);
         const deadlineMs = Date.now();
         await clock.waitFor((w + 1) * L + 2, d.signal);
-        const r = await scoreDeltas(d, o, ctx, clock, peers, w, previous, deadlineMs);
+        const r = await scoreDeltas(
+          d,
+          o,
+          ctx,
+          clock,
+          peers,
+          w,
+          previous,
+          deadlineMs,
+          recentNorms.flat(),
+        );
         previous = r.deltas;
+        recentNorms = [...recentNorms, r.scored.filter((s) => s.score > 0).map((s) => s.norm)]
+          .slice(-3);
         moving = updateMoving(
           moving,
           new Map(r.scored.map((s) => [s.uid, { hotkey: s.hotkey, score: s.score }])),
@@ -191,6 +204,7 @@ export async function runValidator<K>(
           `scores-${w}-${me}.json`,
           new TextEncoder().encode(JSON.stringify(out)),
         ).catch((e) => log.warn(`Scores of window ${w} not published: ${(e as Error).message}`));
+        await d.store.delete(`scores-${w - hp.maxHistory}-${me}.json`).catch(() => {});
         log.info(
           `Window ${w}: held-out loss ${heldOut.toFixed(4)}; scores ${
             out.scores.map((s) => `${s.uid}=${s.score.toFixed(4)}`).join(" ")
@@ -227,6 +241,7 @@ async function scoreDeltas<K>(
   w: number,
   previous: Tensors[],
   deadlineMs: number,
+  recentNorms: number[],
 ) {
   const L = d.hp.windowLength;
   const table = ctx.table;
@@ -263,7 +278,7 @@ async function scoreDeltas<K>(
     });
     info.set(f.peer.uid, { loss: f.meta.loss, batches: f.meta.batches });
   }
-  const scores: WindowScore[] = scoreWindow(measured, previous);
+  const scores: WindowScore[] = scoreWindow(measured, previous, {}, recentNorms);
   const scored = measured.map((m, i) => ({
     uid: m.uid,
     hotkey: m.hotkey,
