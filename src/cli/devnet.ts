@@ -8,7 +8,9 @@ import { int, parseFlags, str, UsageError } from "./args.ts";
 import { hparamsFromFlags } from "./config.ts";
 import { toOverrides } from "../hparams.ts";
 import { ENGINE_FLAGS, engineOptions } from "./engine.ts";
-import { type Child, type DevnetChain, runDevnet } from "../roles/devnet.ts";
+import { type Child, type DevnetChain, type DevnetDeps, runDevnet } from "../roles/devnet.ts";
+import type { Hparams } from "../hparams.ts";
+import type { TrainerOptions } from "../train/trainer.ts";
 import { ADVERSARIES, type Adversary } from "../roles/adversary.ts";
 import { createWallet, startLocalnet } from "../chain/mod.ts";
 import { embeddedDataset } from "../data/mod.ts";
@@ -73,128 +75,166 @@ export const command: Command = {
         }
         return a as Adversary;
       });
-    await Deno.mkdir(out, { recursive: true });
-    const outAbs = await Deno.realPath(out);
-    const walletPath = `${outAbs}/wallets`;
-    // A devnet starts afresh: new keys, empty buckets, new logs.
-    for (const d of ["wallets", "stores", "logs"]) {
-      await Deno.remove(`${outAbs}/${d}`, { recursive: true }).catch(() => {});
-    }
-    const hpFile = `${outAbs}/hparams.json`;
-    await Deno.writeTextFile(hpFile, JSON.stringify(toOverrides(hp)));
-    const logFormat = str(flags, "log-format", "json")!;
-    const report = await runDevnet({
-      createHotkey: async (name) =>
-        (await createWallet({ walletPath, name: "devnet", hotkey: name })).hotkey,
-      startChain: async (hotkeys) => {
-        const net = await startLocalnet({
-          port,
-          blockTimeMs: blockMs,
-          hotkeys,
-          validator: hotkeys[0],
-        });
-        const c: DevnetChain = {
-          endpoint: net.endpoint,
-          netuid: net.netuid,
-          uids: () => net.uids(),
-          weights: () => net.weights(),
-          stop: () => net.stop(),
-        };
-        return c;
+    const outAbs = await prepareOut(out);
+    const report = await runDevnet(
+      await devnetDeps({
+        hp,
+        outAbs,
+        blockMs,
+        port,
+        maxBatches,
+        logFormat: str(flags, "log-format", "json")!,
+        engine: engineOptions(flags),
+      }),
+      {
+        honest,
+        windows,
+        out: outAbs,
+        adversaries,
+        skipBaseline: flags["no-baseline"] === true,
+        print: flags.json ? () => {} : (s) => console.log(s),
       },
-      spawn: (p, chain): Child => {
-        const args = [
-          "run",
-          "-A",
-          "--quiet",
-          "--config",
-          CONFIG.pathname,
-          MAIN.pathname,
-          p.role === "validator" ? "validator" : "miner",
-          "--subtensor.chain_endpoint",
-          chain.endpoint,
-          "--netuid",
-          String(chain.netuid),
-          "--wallet.path",
-          walletPath,
-          "--wallet.name",
-          "devnet",
-          "--wallet.hotkey",
-          p.name,
-          "--bucket",
-          `file://${p.bucketDir}`,
-          "--hparams",
-          hpFile,
-          "--threads",
-          "1",
-          "--log-format",
-          logFormat,
-          ...(p.role === "validator"
-            ? ["--eval-batches", "1"]
-            : ["--max-batches", String(maxBatches)]),
-          ...(p.role !== "validator" && p.role !== "honest" ? ["--adversary", p.role] : []),
-        ];
-        const logFile = Deno.openSync(`${outAbs}/logs/${p.name}.log`, {
-          create: true,
-          write: true,
-          truncate: true,
-        });
-        const proc = new Deno.Command(Deno.execPath(), {
-          args,
-          stdout: "null",
-          stderr: "piped",
-          stdin: "null",
-        }).spawn();
-        // Copy the child's log as it comes (a pipe into the file's stream buffers until exit).
-        const done = (async () => {
-          try {
-            for await (const chunk of proc.stderr) {
-              for (let off = 0; off < chunk.length;) off += logFile.writeSync(chunk.subarray(off));
-            }
-          } catch { /* the child is gone */ }
-          logFile.close();
-        })();
-        return {
-          name: p.name,
-          kill: () => {
-            try {
-              proc.kill("SIGTERM");
-            } catch { /* already gone */ }
-          },
-          exited: proc.status.then(async (s) => {
-            await done;
-            return s.signal ? 0 : s.code;
-          }),
-        };
-      },
-      baseline: async (n, batchesPerWindow) => {
-        const dataset = await embeddedDataset(hp);
-        const trainer = await createTrainer(hp, engineOptions(flags));
-        try {
-          const params = initParams(hp.model, 0);
-          const opt = newAdamState(paramTable(hp.model));
-          for (let w = 0; w < n; w++) {
-            const batches = (await dataset.batchesFor(w, 1)).slice(0, batchesPerWindow);
-            let sum = null;
-            for (const b of batches) {
-              sum = addInto(sum, (await trainer.lossAndGrad(params, [b])).grads);
-            }
-            await trainer.step(params, opt, scaleInPlace(sum!, 1 / batches.length));
-          }
-          return await trainer.loss(params, await dataset.evalBatches(2));
-        } finally {
-          await trainer.close();
-        }
-      },
-    }, {
-      honest,
-      windows,
-      out: outAbs,
-      adversaries,
-      skipBaseline: flags["no-baseline"] === true,
-      print: flags.json ? () => {} : (s) => console.log(s),
-    });
+    );
     if (flags.json) console.log(JSON.stringify(report));
     return 0;
   },
 };
+
+/** Creates (or empties) the devnet folder; returns its absolute path. */
+export async function prepareOut(out: string): Promise<string> {
+  await Deno.mkdir(out, { recursive: true });
+  const outAbs = await Deno.realPath(out);
+  // A devnet starts afresh: new keys, empty buckets, new logs and saved states.
+  for (const d of ["wallets", "stores", "logs", "state"]) {
+    await Deno.remove(`${outAbs}/${d}`, { recursive: true }).catch(() => {});
+  }
+  return outAbs;
+}
+
+/** Settings of {@link devnetDeps}. */
+export interface DevnetSettings {
+  hp: Hparams;
+  outAbs: string;
+  blockMs: number;
+  port: number;
+  maxBatches: number;
+  logFormat: string;
+  engine: TrainerOptions;
+}
+
+/**
+ * The real devnet dependencies: dev wallets under `outAbs/wallets`, the in-process local
+ * chain, participants as child processes of this program, the alone-baseline in process.
+ */
+export async function devnetDeps(o: DevnetSettings): Promise<DevnetDeps> {
+  const { hp, outAbs, blockMs, port, maxBatches, logFormat } = o;
+  const walletPath = `${outAbs}/wallets`;
+  const hpFile = `${outAbs}/hparams.json`;
+  await Deno.writeTextFile(hpFile, JSON.stringify(toOverrides(hp)));
+  return {
+    createHotkey: async (name) =>
+      (await createWallet({ walletPath, name: "devnet", hotkey: name })).hotkey,
+    startChain: async (hotkeys) => {
+      const net = await startLocalnet({
+        port,
+        blockTimeMs: blockMs,
+        hotkeys,
+        validator: hotkeys[0],
+      });
+      const c: DevnetChain = {
+        endpoint: net.endpoint,
+        netuid: net.netuid,
+        uids: () => net.uids(),
+        head: () => net.head(),
+        weights: () => net.weights(),
+        restart: (downMs) => net.restart({ downMs }),
+        stop: () => net.stop(),
+      };
+      return c;
+    },
+    spawn: (p, chain): Child => {
+      const args = [
+        "run",
+        "-A",
+        "--quiet",
+        "--config",
+        CONFIG.pathname,
+        MAIN.pathname,
+        p.role === "validator" ? "validator" : "miner",
+        "--subtensor.chain_endpoint",
+        chain.endpoint,
+        "--netuid",
+        String(chain.netuid),
+        "--wallet.path",
+        walletPath,
+        "--wallet.name",
+        "devnet",
+        "--wallet.hotkey",
+        p.name,
+        "--bucket",
+        `file://${p.bucketDir}`,
+        "--hparams",
+        hpFile,
+        "--threads",
+        "1",
+        "--log-format",
+        logFormat,
+        ...(p.role === "validator"
+          ? ["--eval-batches", "1"]
+          : ["--max-batches", String(maxBatches)]),
+        ...(p.role !== "validator" && p.role !== "honest" ? ["--adversary", p.role] : []),
+      ];
+      const logFile = Deno.openSync(`${outAbs}/logs/${p.name}.log`, {
+        create: true,
+        write: true,
+        truncate: true,
+      });
+      const proc = new Deno.Command(Deno.execPath(), {
+        args,
+        stdout: "null",
+        stderr: "piped",
+        stdin: "null",
+      }).spawn();
+      // Copy the child's log as it comes (a pipe into the file's stream buffers until exit).
+      const done = (async () => {
+        try {
+          for await (const chunk of proc.stderr) {
+            for (let off = 0; off < chunk.length;) off += logFile.writeSync(chunk.subarray(off));
+          }
+        } catch { /* the child is gone */ }
+        logFile.close();
+      })();
+      return {
+        name: p.name,
+        kill: (signal = "SIGTERM") => {
+          try {
+            proc.kill(signal);
+          } catch { /* already gone */ }
+        },
+        exited: proc.status.then(async (s) => {
+          await done;
+          return s.signal ? 0 : s.code;
+        }),
+      };
+    },
+    baseline: async (n, batchesPerWindow) => {
+      const dataset = await embeddedDataset(hp);
+      const trainer = await createTrainer(hp, o.engine);
+      try {
+        const params = initParams(hp.model, 0);
+        const opt = newAdamState(paramTable(hp.model));
+        for (let w = 0; w < n; w++) {
+          const batches = (await dataset.batchesFor(w, 1)).slice(0, batchesPerWindow);
+          let sum = null;
+          for (const b of batches) {
+            sum = addInto(sum, (await trainer.lossAndGrad(params, [b])).grads);
+          }
+          await trainer.step(params, opt, scaleInPlace(sum!, 1 / batches.length));
+        }
+        return await trainer.loss(params, await dataset.evalBatches(2));
+      } finally {
+        await trainer.close();
+      }
+    },
+  };
+}

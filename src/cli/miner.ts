@@ -39,7 +39,7 @@ export const command: Command = {
     try {
       await runMiner(
         { ...p, opt: newAdamState(paramTable(p.hp.model)) },
-        { adversary, maxBatches, maxWindows: p.maxWindows, dtype: p.dtype },
+        { adversary, maxBatches, maxWindows: p.maxWindows, dtype: p.dtype, saveState: p.saveState },
       );
     } finally {
       await p.close();

@@ -13,7 +13,7 @@ import { DATASET_FLAGS, datasetFromFlags } from "./dataset.ts";
 import type { Hparams } from "../hparams.ts";
 import { paramTable, type Tensors } from "../model/params.ts";
 import { initParams } from "../model/init.ts";
-import { loadCheckpoint } from "../model/checkpoint.ts";
+import { loadCheckpoint, saveCheckpoint } from "../model/checkpoint.ts";
 import { Metrics } from "../metrics.ts";
 import { getLogger } from "../log.ts";
 import { resolveStore, s3Env } from "../store/resolve.ts";
@@ -43,6 +43,7 @@ export const PARTICIPANT_FLAGS: ParseArgsOptionsConfig = {
   "max-windows": { type: "string" },
   checkpoint: { type: "string" },
   dtype: { type: "string" },
+  "state-dir": { type: "string" },
 };
 
 /** Help lines for {@link PARTICIPANT_FLAGS}. */
@@ -58,6 +59,8 @@ export const PARTICIPANT_USAGE = [
   "  --checkpoint DIR                    start from this HF checkpoint (default: the lead",
   "                                      validator's newest, else the deterministic init)",
   "  --dtype f32|bf16                    slice element type (default f32)",
+  "  --state-dir DIR                     our model after each window, to resume after a restart",
+  "                                      (default ~/.cache/boltzmann/state/<hotkey>)",
   "  --metrics HOST:PORT                 serve Prometheus metrics",
   "  --max-windows N                     stop after N windows",
   "  --json --log-level L --log-format text|json",
@@ -78,6 +81,8 @@ export interface Participant {
   trainer: Trainer;
   params: Tensors;
   startWindow: number | null;
+  /** Saves the model after window `w` into the state directory (atomic). */
+  saveState(w: number, params: Tensors): Promise<void>;
   metrics: Metrics;
   signal: AbortSignal;
   maxWindows?: number;
@@ -152,22 +157,33 @@ export async function buildParticipant(flags: Flags): Promise<Participant> {
   const trainer = await createTrainer(hp, engineOptions(flags));
   let params: Tensors | null = null;
   let startWindow: number | null = null;
+  const stateDir = str(flags, "state-dir") ??
+    `${env("XDG_CACHE_HOME") ?? `${env("HOME") ?? "."}/.cache`}/boltzmann/state/${key.ss58}`;
   const ckpt = str(flags, "checkpoint");
   if (ckpt) {
-    const c = await loadCheckpoint(ckpt);
-    params = c.params;
+    params = (await loadCheckpoint(ckpt)).params;
     log.info(`Starting from checkpoint ${ckpt}`);
   } else {
+    // The newer of our own saved state and the lead validator's published checkpoint.
+    const local = await loadState(stateDir).catch((e) => {
+      log.warn(`Ignoring saved state in ${stateDir}: ${(e as Error).message}`);
+      return null;
+    });
     const lead = await loadLatestCheckpoint(hp, await listPeers(chain, netuid), openStore).catch(
       (e) => {
         log.warn(`No usable published checkpoint: ${(e as Error).message}`);
         return null;
       },
     );
-    if (lead) {
-      params = lead.params;
-      startWindow = lead.window;
-      log.info(`Starting from ${lead.from}'s checkpoint of window ${lead.window}`);
+    const pick = local && (!lead || local.window >= lead.window) ? local : lead;
+    if (pick) {
+      params = pick.params;
+      startWindow = pick.window;
+      log.info(
+        `Resuming from ${
+          pick === local ? `our state in ${stateDir}` : `${lead!.from}'s checkpoint`
+        } of window ${pick.window}`,
+      );
     }
   }
   params ??= initParams(hp.model, 0);
@@ -210,6 +226,11 @@ export async function buildParticipant(flags: Flags): Promise<Participant> {
     trainer,
     params,
     startWindow,
+    saveState: async (w, p) => {
+      await saveCheckpoint(`${stateDir}/model`, hp.model, p);
+      await Deno.writeTextFile(`${stateDir}/window.json.tmp`, JSON.stringify({ window: w }));
+      await Deno.rename(`${stateDir}/window.json.tmp`, `${stateDir}/window.json`);
+    },
     metrics,
     signal: ac.signal,
     maxWindows,
@@ -222,4 +243,17 @@ export async function buildParticipant(flags: Flags): Promise<Participant> {
       await chain.close();
     },
   };
+}
+
+/** Our saved model and the window it is from, or null when there is none. */
+async function loadState(dir: string): Promise<{ window: number; params: Tensors } | null> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(`${dir}/window.json`);
+  } catch {
+    return null;
+  }
+  const w = JSON.parse(text)?.window;
+  if (!Number.isSafeInteger(w) || w < 0) throw new Error("window.json holds no window number");
+  return { window: w, params: (await loadCheckpoint(`${dir}/model`)).params };
 }

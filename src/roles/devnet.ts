@@ -28,8 +28,20 @@ export interface Participant {
 /** A running child process. */
 export interface Child {
   name: string;
-  kill(): void;
+  /** Sends SIGTERM (or the given signal). */
+  kill(signal?: Deno.Signal): void;
   exited: Promise<number>;
+}
+
+/** What a fault-injection hook may do to the running network. */
+export interface DevnetControl {
+  participants: readonly Participant[];
+  chain: DevnetChain;
+  /**
+   * Kills a participant with SIGKILL, runs `whileDown`, and starts it again after
+   * `downMs`.
+   */
+  restartParticipant(name: string, downMs?: number, whileDown?: () => Promise<void>): Promise<void>;
 }
 
 /** The local chain as devnet sees it. */
@@ -38,8 +50,12 @@ export interface DevnetChain {
   netuid: number;
   /** uid of each registered hotkey. */
   uids(): Promise<Map<string, number>>;
+  /** Number of the best block. */
+  head(): number;
   /** Weights each validator uid set: (uid, u16) pairs. */
   weights(): Promise<Map<number, [number, number][]>>;
+  /** Drops every connection and serves nothing for `downMs`, keeping the state. */
+  restart?(downMs: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -66,6 +82,8 @@ export interface DevnetOptions {
   /** Skip the alone-baseline (tests). */
   skipBaseline?: boolean;
   print?: (line: string) => void;
+  /** Called after each scored window (fault injection in tests). */
+  onWindow?: (r: ValidatorWindow, ctl: DevnetControl) => Promise<void>;
 }
 
 /** The report devnet writes as report.json. */
@@ -101,26 +119,47 @@ export async function runDevnet(deps: DevnetDeps, o: DevnetOptions): Promise<Dev
   }
   print(`devnet: starting a local chain with ${parts.length} hotkeys`);
   const chain = await deps.startChain(parts.map((p) => p.hotkey));
-  const children: Child[] = [];
+  const children = new Map<string, Child>();
   const windows: ValidatorWindow[] = [];
+  let crashed: string | null = null;
+  let stopping = false;
+  const restarting = new Set<string>();
+  const start = (p: Participant) => {
+    const c = deps.spawn(p, chain);
+    children.set(p.name, c);
+    c.exited.then((code) => {
+      if (code !== 0 && !stopping && !restarting.has(p.name)) {
+        crashed ??= `${c.name} exited with code ${code}`;
+      }
+    });
+  };
   try {
     const uids = await chain.uids();
     print(
       `devnet: chain at ${chain.endpoint}, netuid ${chain.netuid}; ` +
         parts.map((p) => `${p.name}=uid ${uids.get(p.hotkey)}`).join(", "),
     );
-    for (const p of parts) children.push(deps.spawn(p, chain));
+    for (const p of parts) start(p);
+    const ctl: DevnetControl = {
+      participants: parts,
+      chain,
+      async restartParticipant(name, downMs = 1000, whileDown) {
+        const p = parts.find((x) => x.name === name);
+        const c = children.get(name);
+        if (!p || !c) throw new RangeError(`No devnet participant '${name}'`);
+        restarting.add(name);
+        c.kill("SIGKILL");
+        await c.exited;
+        await whileDown?.();
+        await new Promise((r) => setTimeout(r, downMs));
+        start(p);
+        restarting.delete(name);
+      },
+    };
     const validator = parts[0]!;
     const roleOf = new Map(parts.map((p) => [uids.get(p.hotkey)!, p]));
     const deadline = t0 + (o.timeoutMs ?? 30 * 60_000);
     const seen = new Set<number>();
-    let crashed: string | null = null;
-    let stopping = false;
-    children.forEach((c) =>
-      c.exited.then((code) => {
-        if (code !== 0 && !stopping) crashed ??= `${c.name} exited with code ${code}`;
-      })
-    );
     while (windows.length < o.windows) {
       if (crashed) throw new Error(`Devnet participant failed: ${crashed} (see ${o.out}/logs)`);
       if (Date.now() > deadline) {
@@ -136,6 +175,7 @@ export async function runDevnet(deps: DevnetDeps, o: DevnetOptions): Promise<Dev
         );
         windows.push(r);
         print(liveLine(r, roleOf));
+        await o.onWindow?.(r, ctl);
       }
     }
     stopping = true;
@@ -150,9 +190,9 @@ export async function runDevnet(deps: DevnetDeps, o: DevnetOptions): Promise<Dev
       return { uid, hotkey: p.hotkey, role: p.role, weight: total > 0 ? w / total : 0 };
     });
     const honestShare = miners.filter((m) => m.role === "honest").reduce((a, m) => a + m.weight, 0);
-    for (const c of children) c.kill();
-    await Promise.all(children.map((c) => c.exited));
-    children.length = 0;
+    for (const c of children.values()) c.kill();
+    await Promise.all([...children.values()].map((c) => c.exited));
+    children.clear();
     const honestBatches = windows.flatMap((w) =>
       w.scores.filter((s) => roleOf.get(s.uid)?.role === "honest").map((s) => s.batches ?? 0)
     ).filter((b) => b > 0);
@@ -185,8 +225,9 @@ export async function runDevnet(deps: DevnetDeps, o: DevnetOptions): Promise<Dev
     print(summary(report));
     return report;
   } finally {
-    for (const c of children) c.kill();
-    await Promise.allSettled(children.map((c) => c.exited));
+    stopping = true;
+    for (const c of children.values()) c.kill();
+    await Promise.allSettled([...children.values()].map((c) => c.exited));
     await chain.stop().catch((e) => log.warn(`Stopping the chain: ${(e as Error).message}`));
   }
 }

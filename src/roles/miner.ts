@@ -73,7 +73,9 @@ export interface MinerOptions {
   /** At most this many micro-batches per window. */
   maxBatches?: number;
   dtype?: "F32" | "BF16";
-  /** Called after each window (devnet progress, state snapshots). */
+  /** Saves the model after a trained window (to resume after a restart). */
+  saveState?: (w: number, params: Tensors) => Promise<void>;
+  /** Called after each window (devnet progress). */
   onWindow?: (w: number, info: WindowReport) => void | Promise<void>;
 }
 
@@ -160,6 +162,9 @@ export async function runMiner<K>(d: MinerDeps<K>, o: MinerOptions = {}): Promis
           const pagesWindow = o.adversary === "lazy" ? w + 100_000 : w;
           trained = await trainWindow(d, o, clock, w, pagesWindow, uid);
           if (trained) {
+            await o.saveState?.(w, d.params).catch((e) =>
+              log.warn(`Saving state: ${(e as Error).message}`)
+            );
             Object.assign(report, {
               trained: true,
               loss: trained.loss,
