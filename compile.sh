@@ -81,3 +81,8 @@ chmod +x dist/boltzmann.tmp
 mv dist/boltzmann.tmp dist/boltzmann
 size=$(stat -c %s dist/boltzmann)
 echo "compile.sh: built dist/boltzmann (self-extracting, $((size / 1048576)) MiB, payload $hash)" >&2
+# Self-check: the first start unpacks into the cache, the second must be fast.
+dist/boltzmann --version >/dev/null
+t0=$(date +%s%N)
+dist/boltzmann --version >/dev/null
+echo "compile.sh: second start of --version took $(( ($(date +%s%N) - t0) / 1000000 )) ms" >&2

@@ -10,7 +10,7 @@ import { type Flags, int, NETWORK_FLAGS, oneOf, str, UsageError } from "./args.t
 import { hparamsFromFlags, loadEnv } from "./config.ts";
 import { ENGINE_FLAGS, engineOptions } from "./engine.ts";
 import { DATASET_FLAGS, datasetFromFlags } from "./dataset.ts";
-import type { Hparams } from "../hparams.ts";
+import { type Hparams, modelFingerprint } from "../hparams.ts";
 import { paramTable, type Tensors } from "../model/params.ts";
 import { initParams } from "../model/init.ts";
 import { loadCheckpoint, saveCheckpoint } from "../model/checkpoint.ts";
@@ -192,6 +192,11 @@ export async function buildParticipant(flags: Flags): Promise<Participant> {
       "The checkpoint does not match the hyper-parameters' model: check --preset/--hparams",
     );
   }
+  log.info(
+    `Model ${hp.preset}: ${paramTable(hp.model).length} tensors, fingerprint ${
+      modelFingerprint(hp.model)
+    }`,
+  );
   const metrics = new Metrics();
   const ac = new AbortController();
   const onSignal = () => ac.abort();

@@ -1,0 +1,153 @@
+/**
+ * `boltzmann devnet` end to end, shortened: a real local subtensor chain, directory
+ * buckets, participants as separate processes.
+ * 1. Separation: honest miners win the weights set on chain against one miner of each
+ *    adversary kind, and the shared model learns.
+ * 2. Faults: a miner killed and restarted (with garbage planted in its bucket while it
+ *    is down), the chain restarted, a bucket unreachable for a while — nothing crashes,
+ *    no garbage is accepted, the restarted miner scores again within two windows.
+ */
+import assert from "node:assert/strict";
+import { resolveHparams } from "../src/hparams.ts";
+import { type DevnetControl, runDevnet } from "../src/roles/devnet.ts";
+import type { ValidatorWindow } from "../src/roles/validator.ts";
+import { devnetDeps, prepareOut } from "../src/cli/devnet.ts";
+import { defaultCacheDir } from "../src/train/graph_cache.ts";
+import { setupLogging } from "../src/log.ts";
+
+await setupLogging("warning");
+
+async function deps(out: string, blockMs: number) {
+  return await devnetDeps({
+    hp: resolveHparams("tiny"),
+    outAbs: out,
+    blockMs,
+    port: 0,
+    maxBatches: 2,
+    logFormat: "json",
+    engine: { threads: 1, cacheDir: defaultCacheDir({ HOME: Deno.env.get("HOME") }) },
+  });
+}
+
+Deno.test({
+  name: "devnet: honest miners win the weights against every adversary, the model learns",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const out = await prepareOut(await Deno.makeTempDir({ prefix: "boltzmann-devnet-" }));
+    try {
+      const r = await runDevnet(await deps(out, 1000), {
+        honest: 2,
+        windows: 8,
+        out,
+        print: () => {},
+        timeoutMs: 8 * 60_000,
+      });
+      const honest = r.miners.filter((m) => m.role === "honest");
+      const adversaries = r.miners.filter((m) => m.role !== "honest");
+      assert.equal(adversaries.length, 7);
+      const weakest = Math.min(...honest.map((m) => m.weight));
+      assert.ok(r.honest_weight_share >= 0.9, `honest share ${r.honest_weight_share}`);
+      for (const a of adversaries) {
+        assert.ok(a.weight < weakest, `${a.role} holds ${a.weight} >= weakest honest ${weakest}`);
+      }
+      assert.ok(r.end_heldout_loss! < r.start_heldout_loss!, "the shared model learns");
+      assert.ok(r.baseline_heldout_loss !== null);
+      const report = JSON.parse(await Deno.readTextFile(`${out}/report.json`));
+      assert.equal(report.miners.length, 9);
+      assert.match(await Deno.readTextFile(`${out}/loss.svg`), /^<svg/);
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "devnet: a miner, the chain and a bucket fail mid-run; nothing crashes or accepts garbage",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const out = await prepareOut(await Deno.makeTempDir({ prefix: "boltzmann-faults-" }));
+    const windows: ValidatorWindow[] = [];
+    const planted: number[] = [];
+    let restartedAt = -1;
+    let hk1 = "";
+    let n = 0;
+    const hook = async (r: ValidatorWindow, ctl: DevnetControl) => {
+      windows.push(r);
+      n++;
+      const p = (name: string) => ctl.participants.find((x) => x.name === name)!;
+      if (n === 2) {
+        // Kill honest-1; while it is down, plant garbage as its next deltas.
+        const h = p("honest-1");
+        hk1 = h.hotkey;
+        await ctl.restartParticipant("honest-1", 1000, async () => {
+          // Windows up to the current one: a restarted miner starts at the next window,
+          // so it never overwrites these (it may have published some before dying).
+          const current = Math.floor(ctl.chain.head() / 5);
+          for (let w = r.window + 1; w <= current; w++) {
+            const file = `${h.bucketDir}/delta-${w}-${h.hotkey}.safetensors`;
+            try {
+              await Deno.writeFile(file, new TextEncoder().encode("not a safetensors file"), {
+                createNew: true,
+              });
+              planted.push(w);
+            } catch { /* it published this one before dying: leave it */ }
+          }
+        });
+        restartedAt = r.window;
+      } else if (n === 3) {
+        await ctl.chain.restart!(3000);
+      } else if (n === 4) {
+        // The bucket goes away for 3 s: a plain file stands where the directory was, so
+        // every read and write fails (as root, permissions would not stop anything).
+        const b = p("honest-2").bucketDir;
+        await Deno.rename(b, `${b}.down`);
+        await Deno.writeTextFile(b, "store is down");
+        await new Promise((res) => setTimeout(res, 3000));
+        await Deno.remove(b);
+        await Deno.rename(`${b}.down`, b);
+      }
+    };
+    try {
+      const r = await runDevnet(await deps(out, 1000), {
+        honest: 2,
+        windows: 11,
+        out,
+        adversaries: ["random"],
+        skipBaseline: true,
+        print: () => {},
+        onWindow: hook,
+        timeoutMs: 8 * 60_000,
+      });
+      assert.equal(r.windows.length, 11, "every window was scored despite the faults");
+      const uid1 = r.miners.find((m) => m.hotkey === hk1)!.uid;
+      // No planted garbage was ever scored as a delta.
+      for (const w of windows.filter((x) => planted.includes(x.window))) {
+        const s = w.scores.find((x) => x.uid === uid1);
+        assert.ok(!s || s.score === 0, `garbage of window ${w.window} scored ${s?.score}`);
+        assert.ok(
+          w.rejected.some((x) => x.uid === uid1) || (s?.reasons.length ?? 1) > 0,
+          `garbage of window ${w.window} not rejected`,
+        );
+      }
+      assert.ok(planted.length > 0, "garbage was planted");
+      const log = await Deno.readTextFile(`${out}/logs/honest-2.log`);
+      assert.match(log, /Rejected delta-\d+-\w+\.safetensors from uid \d+: header/);
+      // Back in sync: among the first two windows it uploaded after the restart, one scores.
+      const back = windows.filter((w) =>
+        w.window > restartedAt && !planted.includes(w.window) &&
+        w.scores.some((s) => s.uid === uid1 && s.reasons[0] !== "missing")
+      ).slice(0, 2);
+      assert.ok(back.length > 0, "the restarted miner uploaded again");
+      assert.ok(
+        back.some((w) => w.scores.find((s) => s.uid === uid1)!.score > 0),
+        `restarted miner scores ${
+          JSON.stringify(back.map((w) => w.scores.find((s) => s.uid === uid1)))
+        }`,
+      );
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  },
+});
