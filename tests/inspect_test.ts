@@ -117,10 +117,13 @@ Deno.test("inspect --slice: invalid files exit 1 with the reason in one line", a
   }
 });
 
-Deno.test("inspect: --window alone is not built yet; a missing file is a usage error", async () => {
+Deno.test("inspect: --window needs --netuid; a missing file is a usage error", async () => {
   const w = await cli("--window", "5");
-  assert.equal(w.code, 1);
-  assert.match(w.stderr, /not built yet \(issue #8\)/);
+  assert.equal(w.code, 2);
+  assert.match(w.stderr, /^boltzmann inspect: Missing --netuid N/);
+  const u = await cli("--window", "5", "--netuid", "1", "--subtensor.network", "mars");
+  assert.equal(u.code, 2);
+  assert.match(u.stderr, /Invalid --subtensor.network 'mars': expected one of finney, test, local/);
   const m = await cli("--slice", "/nonexistent/x.safetensors");
   assert.equal(m.code, 2);
   assert.match(m.stderr, /^boltzmann inspect: Cannot read --slice '\/nonexistent\/x.safetensors'/);

@@ -107,7 +107,7 @@ Deno.test({
           }));
         }
       }
-      chain.start(250);
+      chain.start(800);
       await runs[0]; // the validator stops after its windows
       ac.abort();
       await Promise.allSettled(runs);

@@ -27,9 +27,15 @@ import { BlockClock, Stopped } from "./clock.ts";
 import { fetchSlices, listPeers, type Peer, sliceContext, windowIndices } from "./exchange.ts";
 import { syncWindow } from "./miner.ts";
 import {
+  allFinite,
+  DEFAULT_SCORE_PARAMS,
+  findDuplicates,
   measureDelta,
   type MeasuredUpload,
+  median,
   type MovingScore,
+  norm,
+  normFactor,
   scoreWindow,
   toU16,
   updateMoving,
@@ -260,14 +266,32 @@ async function scoreDeltas<K>(
   const measured: MeasuredUpload[] = [];
   const info = new Map<number, { loss?: number; batches?: number }>();
   const unscored: number[] = [];
-  for (const f of order) {
-    if (measured.length > 0 && clock.block >= (w + 2) * L) {
+  // Uploads that earn nothing whatever the gradient says (non-finite, zero, a copy of
+  // last window's, a norm far outside recent honest norms) are measured without one:
+  // the validator's time goes to the uploads that can earn.
+  const stale = findDuplicates(order.map((f) => f.slice), previous).stale;
+  const ref = recentNorms.length >= 3 ? median(recentNorms) : 0;
+  const normFar = new Set<number>();
+  const hopeless = (f: (typeof order)[number], i: number) => {
+    const n = allFinite(f.slice) ? norm(f.slice) : NaN;
+    if (n > 0 && normFactor(n, ref, DEFAULT_SCORE_PARAMS.normTolerance) === 0) {
+      normFar.add(f.peer.uid);
+      return true;
+    }
+    return !(n > 0) || stale.has(i);
+  };
+  for (const [i, f] of order.entries()) {
+    const cheap = hopeless(f, i);
+    if (!cheap && measured.length > 0 && clock.block >= (w + 2) * L) {
       unscored.push(f.peer.uid);
       continue;
     }
-    const k = Math.max(1, Math.min(o.evalBatches ?? 2, f.meta.batches ?? 1));
-    const batches = (await d.dataset.batchesFor(w, f.peer.uid)).slice(0, k);
-    const own = gather((await d.trainer.lossAndGrad(d.params, batches)).grads, idx);
+    let own = other;
+    if (!cheap) {
+      const k = Math.max(1, Math.min(o.evalBatches ?? 2, f.meta.batches ?? 1));
+      const batches = (await d.dataset.batchesFor(w, f.peer.uid)).slice(0, k);
+      own = gather((await d.trainer.lossAndGrad(d.params, batches)).grads, idx);
+    }
     measured.push({
       uid: f.peer.uid,
       hotkey: f.peer.hotkey,
@@ -286,7 +310,7 @@ async function scoreDeltas<K>(
     cosOwn: scores[i]!.cosOwn,
     cosOther: scores[i]!.cosOther,
     norm: scores[i]!.norm,
-    reasons: scores[i]!.reasons,
+    reasons: normFar.has(m.uid) ? [...scores[i]!.reasons, "norm-far"] : scores[i]!.reasons,
     ...info.get(m.uid),
   }));
   // A registered miner with a bucket but no valid delta this window scores 0.
