@@ -44,12 +44,12 @@ export interface RoleChain<K> extends BlockSource, PeerSource {
   setCommitment(key: K, netuid: number, data: string): Promise<void>;
 }
 
-/** What a miner runs with; built by the CLI or devnet. */
-export interface MinerDeps<K> {
+/** What every role runs with; built by the CLI (participant.ts) or a test. */
+export interface RoleDeps<K, C extends RoleChain<K> = RoleChain<K>> {
   hp: Hparams;
-  chain: RoleChain<K>;
+  chain: C;
   netuid: number;
-  /** Signs extrinsics (commitment). */
+  /** Signs extrinsics (commitment, weights). */
   key: K;
   /** Signs slices; `signer.address` is the hotkey's ss58. */
   signer: Signer;
@@ -60,9 +60,13 @@ export interface MinerDeps<K> {
   dataset: Dataset;
   trainer: Trainer;
   params: Tensors;
-  opt: AdamState;
   metrics: Metrics;
   signal: AbortSignal;
+}
+
+/** What a miner runs with. */
+export interface MinerDeps<K> extends RoleDeps<K> {
+  opt: AdamState;
 }
 
 /** Knobs of one miner. */

@@ -13,19 +13,12 @@
  *
  * @module
  */
-import type { Hparams } from "../hparams.ts";
 import { paramTable, type Tensors } from "../model/params.ts";
-import type { Metrics } from "../metrics.ts";
 import { getLogger } from "../log.ts";
 import { windowOf } from "../window.ts";
 import { gather } from "../slices/gather.ts";
-import type { Signer } from "../slices/wire.ts";
-import type { Store } from "../store/mod.ts";
-import type { Dataset } from "../data/mod.ts";
-import type { Trainer } from "../train/trainer.ts";
 import { BlockClock, Stopped } from "./clock.ts";
 import { fetchSlices, listPeers, type Peer, sliceContext, windowIndices } from "./exchange.ts";
-import { syncWindow } from "./miner.ts";
 import {
   allFinite,
   DEFAULT_SCORE_PARAMS,
@@ -43,7 +36,7 @@ import {
   type WindowScore,
 } from "./score.ts";
 import { publishCheckpoint } from "./checkpoints.ts";
-import type { RoleChain } from "./miner.ts";
+import { type RoleChain, type RoleDeps, syncWindow } from "./miner.ts";
 
 const log = getLogger(["boltzmann", "validator"]);
 
@@ -59,21 +52,7 @@ export interface ValidatorChain<K> extends RoleChain<K> {
 }
 
 /** What a validator runs with. */
-export interface ValidatorDeps<K> {
-  hp: Hparams;
-  chain: ValidatorChain<K>;
-  netuid: number;
-  key: K;
-  signer: Signer;
-  store: Store;
-  location: string;
-  openStore: (location: string) => Store;
-  dataset: Dataset;
-  trainer: Trainer;
-  params: Tensors;
-  metrics: Metrics;
-  signal: AbortSignal;
-}
+export type ValidatorDeps<K> = RoleDeps<K, ValidatorChain<K>>;
 
 /** Knobs of one validator. */
 export interface ValidatorOptions {
