@@ -15,6 +15,7 @@ import { paramTable, type Tensors } from "../model/params.ts";
 import { initParams } from "../model/init.ts";
 import { loadCheckpoint, saveCheckpoint } from "../model/checkpoint.ts";
 import { Metrics } from "../metrics.ts";
+import { type MetricsServer, serveMetrics } from "./metrics_server.ts";
 import { getLogger } from "../log.ts";
 import { resolveStore, s3Env } from "../store/resolve.ts";
 import type { Store } from "../store/mod.ts";
@@ -202,21 +203,11 @@ export async function buildParticipant(flags: Flags): Promise<Participant> {
   const onSignal = () => ac.abort();
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
-  let server: Deno.HttpServer | null = null;
+  let server: MetricsServer | null = null;
   const m = str(flags, "metrics");
   if (m) {
-    const mm = /^([^:]+):(\d+)$/.exec(m);
-    if (!mm) {
-      throw new UsageError(`Invalid --metrics '${m}': expected HOST:PORT, e.g. 127.0.0.1:9100`);
-    }
-    server = Deno.serve(
-      { hostname: mm[1], port: Number(mm[2]), onListen: () => {} },
-      () =>
-        new Response(metrics.render(), {
-          headers: { "content-type": "text/plain; version=0.0.4" },
-        }),
-    );
-    log.info(`Metrics on http://${m}/metrics`);
+    server = serveMetrics(metrics, m);
+    log.info(`Metrics on ${server.url}`);
   }
   return {
     hp,
@@ -243,7 +234,7 @@ export async function buildParticipant(flags: Flags): Promise<Participant> {
     async close() {
       Deno.removeSignalListener("SIGINT", onSignal);
       Deno.removeSignalListener("SIGTERM", onSignal);
-      await server?.shutdown();
+      await server?.close();
       await trainer.close();
       await chain.close();
     },
