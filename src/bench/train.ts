@@ -9,8 +9,9 @@
  * does no multiplications) + 12 · layers · T · H for attention scores and mixing.
  */
 import type { Bench } from "./mod.ts";
-import { int, parseFlags, str } from "../cli/args.ts";
-import { type Hparams, resolveHparams } from "../hparams.ts";
+import { int, oneOf, parseFlags } from "../cli/args.ts";
+import { hparamsFromFlags } from "../cli/config.ts";
+import type { Hparams } from "../hparams.ts";
 import { initParams } from "../model/init.ts";
 import { paramCount, paramTable } from "../model/params.ts";
 import { createTrainer, newAdamState } from "../train/trainer.ts";
@@ -68,10 +69,14 @@ export const bench: Bench = {
   async run(argv) {
     const { flags } = parseFlags(argv, {
       preset: { type: "string" },
+      hparams: { type: "string" },
       steps: { type: "string" },
       threads: { type: "string" },
+      device: { type: "string" },
     });
-    const hp = resolveHparams(str(flags, "preset", "tiny")!);
+    // --hparams sets batch_size / sequence_length (e.g. to match bench/torch_step.py).
+    const hp = await hparamsFromFlags(flags);
+    const device = oneOf(flags, "device", ["cpu", "cuda"] as const, "cpu");
     const steps = int(flags, "steps", 5, 1, 1000);
     const threads = int(flags, "threads", navigator.hardwareConcurrency || 2, 1, 1024);
     const table = paramTable(hp.model);
@@ -83,7 +88,7 @@ export const bench: Bench = {
     );
 
     let t0 = performance.now();
-    const trainer = await createTrainer(hp, { threads });
+    const trainer = await createTrainer(hp, { threads, device });
     const sessionMs = performance.now() - t0;
     const opt = newAdamState(table);
     const gradMs: number[] = [], optMs: number[] = [];
