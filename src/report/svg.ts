@@ -80,7 +80,10 @@ export function lineChart(opts: {
       `<text x="${L - 6}" y="${py(t) + 4}" text-anchor="end">${fmt(t)}</text>`,
     );
   }
-  for (const t of ticks(x0, x1)) {
+  // Integer x data (windows) gets integer ticks.
+  const intX = xs.every(Number.isInteger);
+  const xt = intX ? [...new Set(ticks(x0, x1).map(Math.round))] : ticks(x0, x1);
+  for (const t of xt) {
     out.push(`<text x="${px(t)}" y="${H - B + 16}" text-anchor="middle">${fmt(t)}</text>`);
   }
   opts.series.forEach((s, i) => {

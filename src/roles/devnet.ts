@@ -300,13 +300,19 @@ async function writeReport(
       title: "Moving score per miner",
       xLabel: "window",
       yLabel: "moving score",
-      series: uids.map((u) => ({
-        name: `${u} ${roleOf.get(u)!.name}`,
-        points: windows.map((w) =>
-          [w.window, w.scores.find((s) => s.uid === u)?.moving ?? 0] as [number, number]
-        ),
-        dashed: roleOf.get(u)!.role !== "honest",
-      })),
+      series: uids.map((u) => {
+        // A miner the validator did not get to in a window keeps its moving score.
+        let last = 0;
+        const points = windows.map((w) => {
+          last = w.scores.find((s) => s.uid === u)?.moving ?? last;
+          return [w.window, last] as [number, number];
+        });
+        return {
+          name: `${u} ${roleOf.get(u)!.name}`,
+          points,
+          dashed: roleOf.get(u)!.role !== "honest",
+        };
+      }),
     }),
   );
 }
