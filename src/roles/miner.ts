@@ -110,6 +110,8 @@ export async function runMiner<K>(d: MinerDeps<K>, o: MinerOptions = {}): Promis
   const table = paramTable(hp.model);
   const ctx = sliceContext(hp, table, o.dtype ?? "F32", d.metrics);
   const me = d.signer.address;
+  // Honest miners train; of the cheaters only `scaled` and `lazy` do.
+  const trains = !o.adversary || o.adversary === "scaled" || o.adversary === "lazy";
   const clock = await BlockClock.start(d.chain);
   try {
     await clock.waitFor(0, d.signal);
@@ -133,8 +135,9 @@ export async function runMiner<K>(d: MinerDeps<K>, o: MinerOptions = {}): Promis
         const hash = await clock.hashOf(w * L);
         const idxDelta = windowIndices("delta", hash, table, hp.compression);
         const idxState = windowIndices("state", hash, table, hp.compression);
-        // 1. Publish what window w−1 produced.
-        if (trained?.window === w - 1) {
+        // 1. Publish what window w−1 produced (cheaters that do not train always "have" a
+        //    delta to upload).
+        if (trained?.window === w - 1 || (!trains && w > 0)) {
           if (clock.block > w * L + 1) {
             log.warn(`Window ${w - 1}: publishing block ${w * L} has passed; skipping, not late`);
           } else {
@@ -142,12 +145,6 @@ export async function runMiner<K>(d: MinerDeps<K>, o: MinerOptions = {}): Promis
             await publishSlice(ctx, d.store, d.signer, "state", w, gather(d.params, idxState));
             report.published = true;
           }
-        } else if (!o.adversary || o.adversary === "scaled" || o.adversary === "lazy") {
-          // nothing trained last window (first window, or skipped)
-        } else if (w > 0) {
-          lastDelta = await publishDelta(d, o, ctx, clock, w - 1, null, idxDelta, lastDelta);
-          await publishSlice(ctx, d.store, d.signer, "state", w, gather(d.params, idxState));
-          report.published = true;
         }
         trained = null;
         // Retention: our own objects older than max_history windows go.
@@ -161,7 +158,7 @@ export async function runMiner<K>(d: MinerDeps<K>, o: MinerOptions = {}): Promis
         report.syncedStates = s.states;
         report.appliedDeltas = s.deltas;
         // 3. Train while the window lasts (non-training adversaries only sync).
-        if (!o.adversary || o.adversary === "scaled" || o.adversary === "lazy") {
+        if (trains) {
           // `lazy` trains honestly, but on the pages of a far-away window: not its own.
           const pagesWindow = o.adversary === "lazy" ? w + 100_000 : w;
           trained = await trainWindow(d, o, clock, w, pagesWindow, uid);
