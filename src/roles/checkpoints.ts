@@ -11,7 +11,7 @@ import { type Hparams, modelFingerprint } from "../hparams.ts";
 import { paramCount, paramTable, type Tensors } from "../model/params.ts";
 import { decodeSafetensors, encodeSafetensors, toFloat32 } from "../safetensors.ts";
 import type { Store } from "../store/mod.ts";
-import type { Peer } from "./exchange.ts";
+import { isValidator, type Peer } from "./exchange.ts";
 
 const PREFIX = "checkpoint-";
 
@@ -49,7 +49,7 @@ export async function loadLatestCheckpoint(
   peers: readonly Peer[],
   openStore: (location: string) => Store,
 ): Promise<{ window: number; params: Tensors; from: string } | null> {
-  const lead = [...peers].filter((p) => p.validatorPermit && p.stake > 0)
+  const lead = peers.filter(isValidator)
     .sort((a, b) => b.stake - a.stake || (a.hotkey < b.hotkey ? -1 : 1))[0];
   if (!lead) return null;
   const store = openStore(lead.location);

@@ -41,6 +41,14 @@ export interface PeerSource {
   commitments(netuid: number): Promise<Map<string, string>>;
 }
 
+/**
+ * A validator: a permit and stake. (A local chain gives every uid a permit, and a new
+ * subnet's miners may hold one too: stake is what tells them apart.)
+ */
+export function isValidator(p: Peer): boolean {
+  return p.validatorPermit && p.stake > 0;
+}
+
 /** Peers of `netuid` with a commitment, by uid. */
 export async function listPeers(chain: PeerSource, netuid: number): Promise<Peer[]> {
   const [mg, commits] = await Promise.all([chain.metagraph(netuid), chain.commitments(netuid)]);

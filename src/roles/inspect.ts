@@ -15,7 +15,7 @@ import { sliceStats } from "../slices/summary.ts";
 import { sliceKey, type Store } from "../store/mod.ts";
 import type { Dataset } from "../data/pages.ts";
 import type { Trainer } from "../train/trainer.ts";
-import { listPeers, type PeerSource, windowIndices } from "./exchange.ts";
+import { isValidator, listPeers, type PeerSource, windowIndices } from "./exchange.ts";
 import { cosine } from "./score.ts";
 import type { ValidatorWindow } from "./validator.ts";
 
@@ -146,7 +146,7 @@ export async function inspectWindow(d: InspectDeps, w: number): Promise<WindowIn
   const uids = [...deltas.keys()].sort((a, b) => a - b);
   const cos = uids.map((a) => uids.map((b) => cosine(deltas.get(a)!, deltas.get(b)!)));
   const scores: WindowInspection["scores"] = [];
-  for (const p of peers.filter((p) => p.validatorPermit && p.stake > 0)) {
+  for (const p of peers.filter(isValidator)) {
     try {
       const b = await d.openStore(p.location).get(`scores-${w}-${p.hotkey}.json`, {
         maxBytes: 1 << 20,

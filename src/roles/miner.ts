@@ -25,6 +25,7 @@ import type { AdamState, Trainer } from "../train/trainer.ts";
 import { BlockClock, type BlockSource, Stopped } from "./clock.ts";
 import {
   fetchSlices,
+  isValidator,
   listPeers,
   type Peer,
   type PeerSource,
@@ -322,7 +323,7 @@ async function firstPeerDelta<K>(
   idx: Map<string, Uint32Array>,
 ): Promise<Tensors | undefined> {
   const peers = (await listPeers(d.chain, d.netuid)).filter((p) =>
-    p.hotkey !== d.signer.address && !p.validatorPermit
+    p.hotkey !== d.signer.address && !isValidator(p)
   );
   for (const p of peers) {
     const got = await fetchSlices(ctx, [p], d.openStore, "delta", v, idx);

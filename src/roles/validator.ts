@@ -18,7 +18,14 @@ import { getLogger } from "../log.ts";
 import { windowOf } from "../window.ts";
 import { gather } from "../slices/gather.ts";
 import { BlockClock, Stopped } from "./clock.ts";
-import { fetchSlices, listPeers, type Peer, sliceContext, windowIndices } from "./exchange.ts";
+import {
+  fetchSlices,
+  isValidator,
+  listPeers,
+  type Peer,
+  sliceContext,
+  windowIndices,
+} from "./exchange.ts";
 import {
   allFinite,
   DEFAULT_SCORE_PARAMS,
@@ -213,7 +220,7 @@ export async function runValidator<K>(
 function isLead(peers: readonly Peer[], stake: number[], hotkeys: string[], me: string): boolean {
   const mine = stake[hotkeys.indexOf(me)] ?? 0;
   return !peers.some((p) =>
-    p.validatorPermit && (p.stake > mine || (p.stake === mine && p.hotkey < me))
+    isValidator(p) && (p.stake > mine || (p.stake === mine && p.hotkey < me))
   );
 }
 
@@ -231,7 +238,7 @@ async function scoreDeltas<K>(
   const L = d.hp.windowLength;
   const table = ctx.table;
   const idx = windowIndices("delta", await clock.hashOf((w + 1) * L), table, d.hp.compression);
-  const miners = peers.filter((p) => !p.validatorPermit || p.stake === 0);
+  const miners = peers.filter((p) => !isValidator(p));
   const got = await fetchSlices(ctx, miners, d.openStore, "delta", w, idx);
   const other = gather(
     (await d.trainer.lossAndGrad(d.params, await d.dataset.evalBatches(1))).grads,
