@@ -53,6 +53,28 @@ Deno.test({
       }
       assert.ok(r.end_heldout_loss! < r.start_heldout_loss!, "the shared model learns");
       assert.ok(r.baseline_heldout_loss !== null);
+      // Every cheater really uploaded and lost for its own reason (not just "missing").
+      const reasons = new Map<number, Set<string>>();
+      for await (const e of Deno.readDir(`${out}/stores/validator`)) {
+        if (!e.name.startsWith("scores-")) continue;
+        const w: ValidatorWindow = JSON.parse(
+          await Deno.readTextFile(`${out}/stores/validator/${e.name}`),
+        );
+        for (const x of w.scores) {
+          for (const why of x.reasons) {
+            reasons.set(x.uid, (reasons.get(x.uid) ?? new Set()).add(why));
+          }
+        }
+      }
+      const why = (role: string) =>
+        reasons.get(r.miners.find((m) => m.role === role)!.uid) ?? new Set();
+      assert.ok(why("copycat").has("duplicate"), `copycat: ${[...why("copycat")]}`);
+      assert.ok(why("stale").has("stale"), `stale: ${[...why("stale")]}`);
+      assert.ok(why("zero").has("zero"), `zero: ${[...why("zero")]}`);
+      assert.ok(
+        [...why("noisy-copy")].some((x) => x !== "missing"),
+        `noisy-copy: ${[...why("noisy-copy")]}`,
+      );
       const report = JSON.parse(await Deno.readTextFile(`${out}/report.json`));
       assert.equal(report.miners.length, 9);
       assert.match(await Deno.readTextFile(`${out}/loss.svg`), /^<svg/);
