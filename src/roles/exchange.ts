@@ -169,7 +169,15 @@ export async function fetchSlices(
       const key = sliceKey(kind, window, p.hotkey);
       const reject = (reason: string) => {
         rejected.push({ uid: p!.uid, hotkey: p!.hotkey, kind, window, reason });
-        log.warn(`Rejected ${key} from uid ${p!.uid}: ${reason}`);
+        // Braces would read as logtape placeholders: double them in untrusted text.
+        const text = reason.replace(/[{}]/g, (c) => c + c);
+        log.warn(`Rejected ${key} from uid ${p!.uid}: ${text}`, {
+          key,
+          uid: p!.uid,
+          kind,
+          window,
+          reason,
+        });
         ctx.metrics?.inc("boltzmann_rejections_total", { kind, reason: reason.split(":")[0]! });
       };
       let bytes: Uint8Array | null;

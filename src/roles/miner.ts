@@ -270,6 +270,7 @@ async function trainWindow<K>(
     `Window ${w}: trained ${n} batches, loss ${(loss / n).toFixed(4)}, ${
       Math.round(tokens / secs)
     } tokens/s`,
+    { window: w, batches: n, loss: loss / n, tokens, tokens_per_second: tokens / secs },
   );
   d.metrics.set("boltzmann_loss", loss / n, {}, "Training loss of the last window");
   d.metrics.set("boltzmann_tokens_per_second", tokens / secs, {}, "Training throughput");

@@ -201,6 +201,12 @@ export async function runValidator<K>(
           `Window ${w}: held-out loss ${heldOut.toFixed(4)}; scores ${
             out.scores.map((s) => `${s.uid}=${s.score.toFixed(4)}`).join(" ")
           }`,
+          {
+            window: w,
+            heldout_loss: heldOut,
+            scores: Object.fromEntries(out.scores.map((s) => [s.uid, s.score])),
+            rejected: out.rejected.length,
+          },
         );
         await o.onWindow?.(w, out);
       } catch (e) {
