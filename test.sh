@@ -17,6 +17,7 @@ step "install" "$DENO" install --frozen --quiet
 step "fmt" "$DENO" fmt --check
 step "lint" "$DENO" lint
 step "check" "$DENO" check main.ts src/ tests/
+step "binary" scripts/check_binary.sh
 log="$(mktemp)"
 # Runs `deno test` with the given arguments and adds deno's counts to ours
 # (deno prints e.g. "ok | 42 passed (3 steps) | 0 failed (1s)").

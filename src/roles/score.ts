@@ -39,7 +39,7 @@ export const DEFAULT_SCORE_PARAMS: Readonly<ScoreParams> = Object.freeze({
   z: 3,
   normTolerance: 1.5,
   normCap: Infinity,
-  duplicateCos: 0.9999,
+  duplicateCos: 0.97,
   duplicateSample: 1 << 16,
   perTensor: false,
 });

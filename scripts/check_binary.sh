@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds dist/boltzmann and checks it the way a user gets it: the one file alone in an
+# empty folder, HOME empty, no repository or node_modules beside it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./compile.sh >&2
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp/home"
+cp dist/boltzmann "$tmp/"
+cd "$tmp"
+run() { env HOME="$tmp/home" XDG_CACHE_HOME= ./boltzmann "$@"; }
+run --version | grep -q '^boltzmann '
+run --version >/dev/null
+t0=$(date +%s%N)
+run --version >/dev/null
+echo "binary: second start of --version $(( ($(date +%s%N) - t0) / 1000000 )) ms" >&2
+run --help | grep -q 'devnet'
+run doctor --json | grep -q '"ok": true'
+run bench indices --preset tiny --json | grep -q 'm_indices_per_s'
+echo "binary: --version, --help, doctor (CPU graph ran) and bench indices work from $tmp" >&2
