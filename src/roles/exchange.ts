@@ -39,6 +39,8 @@ export interface PeerSource {
     validatorPermit: boolean[];
   }>;
   commitments(netuid: number): Promise<Map<string, string>>;
+  /** Weights set on chain (validator uid → [(uid, u16)]); optional for test chains. */
+  weights?(netuid: number): Promise<Map<number, [number, number][]>>;
 }
 
 /**
@@ -66,6 +68,25 @@ export async function listPeers(chain: PeerSource, netuid: number): Promise<Peer
     });
   });
   return out.sort((a, b) => a.uid - b.uid);
+}
+
+/**
+ * How much to trust each peer's slices: the weights the lead validator (most stake) set on
+ * chain, by hotkey, so that peers' deltas shape the shared model in proportion to the
+ * incentive they earned. Null while no weights are set (then every valid slice counts
+ * equally) or when the chain client cannot tell.
+ */
+export async function trustWeights(
+  chain: PeerSource,
+  netuid: number,
+  peers: readonly Peer[],
+): Promise<Map<string, number> | null> {
+  const lead = peers.filter(isValidator).sort((a, b) => b.stake - a.stake)[0];
+  if (!lead || !chain.weights) return null;
+  const row = (await chain.weights(netuid)).get(lead.uid);
+  if (!row || !row.some(([, v]) => v > 0)) return null;
+  const byUid = new Map(row);
+  return new Map(peers.map((p) => [p.hotkey, (byUid.get(p.uid) ?? 0) / 65535]));
 }
 
 /** Indices of `kind` slices for window `w`, from the hash of its seed block. */

@@ -24,6 +24,7 @@ import type { Dataset } from "../data/mod.ts";
 import type { AdamState, Trainer } from "../train/trainer.ts";
 import { BlockClock, type BlockSource, Stopped } from "./clock.ts";
 import {
+  type Fetched,
   fetchSlices,
   isValidator,
   listPeers,
@@ -32,6 +33,7 @@ import {
   publishSlice,
   type SliceContext,
   sliceContext,
+  trustWeights,
   windowIndices,
 } from "./exchange.ts";
 import { applyDeltas, averageStates } from "./aggregate.ts";
@@ -154,8 +156,10 @@ export async function runMiner<K>(d: MinerDeps<K>, o: MinerOptions = {}): Promis
         );
         // 2. Sync with peers one block later, so their uploads have landed.
         await clock.waitFor(w * L + 1, d.signal);
-        const peers = (await listPeers(d.chain, d.netuid)).filter((p) => p.hotkey !== me);
-        const s = await syncWindow(ctx, d, peers, w, idxState, idxDelta);
+        const all = await listPeers(d.chain, d.netuid);
+        const peers = all.filter((p) => p.hotkey !== me);
+        const trust = await trustWeights(d.chain, d.netuid, all);
+        const s = await syncWindow(ctx, d, peers, w, idxState, idxDelta, trust);
         report.syncedStates = s.states;
         report.appliedDeltas = s.deltas;
         // 3. Train while the window lasts (non-training adversaries only sync).
@@ -208,7 +212,11 @@ async function ensureRegisteredAndCommitted<K>(d: MinerDeps<K>): Promise<number>
   return peers.uids[i]!;
 }
 
-/** Averages peers' states of w in, applies peers' deltas of w−1. */
+/**
+ * Averages peers' states of w in, applies peers' deltas of w−1. With `trust` (the lead
+ * validator's weights by hotkey), each peer counts in proportion to its weight and
+ * peers the validator gave nothing are left out.
+ */
 export async function syncWindow(
   ctx: SliceContext,
   d: { params: Tensors; openStore: (l: string) => Store; metrics?: Metrics },
@@ -216,21 +224,17 @@ export async function syncWindow(
   w: number,
   idxState: Map<string, Uint32Array>,
   idxDelta: Map<string, Uint32Array>,
+  trust: Map<string, number> | null = null,
 ): Promise<{ states: number; deltas: number }> {
+  const trusted = trust ? peers.filter((p) => (trust.get(p.hotkey) ?? 0) > 0) : peers;
   const [st, de] = await Promise.all([
-    fetchSlices(ctx, peers, d.openStore, "state", w, idxState),
-    fetchSlices(ctx, peers, d.openStore, "delta", w - 1, idxDelta),
+    fetchSlices(ctx, trusted, d.openStore, "state", w, idxState),
+    fetchSlices(ctx, trusted, d.openStore, "delta", w - 1, idxDelta),
   ]);
-  averageStates(
-    d.params,
-    idxState,
-    st.accepted.map((f) => ({ key: f.peer.hotkey, values: f.slice })),
-  );
-  applyDeltas(
-    d.params,
-    idxDelta,
-    de.accepted.map((f) => ({ key: f.peer.hotkey, values: f.slice })),
-  );
+  const slices = (fs: Fetched[]) =>
+    fs.map((f) => ({ key: f.peer.hotkey, values: f.slice, weight: trust?.get(f.peer.hotkey) }));
+  averageStates(d.params, idxState, slices(st.accepted));
+  applyDeltas(d.params, idxDelta, slices(de.accepted));
   return { states: st.accepted.length, deltas: de.accepted.length };
 }
 

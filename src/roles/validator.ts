@@ -24,6 +24,7 @@ import {
   listPeers,
   type Peer,
   sliceContext,
+  trustWeights,
   windowIndices,
 } from "./exchange.ts";
 import {
@@ -123,7 +124,8 @@ export async function runValidator<K>(
       try {
         await clock.waitFor(w * L + 1, d.signal);
         const hash = await clock.hashOf(w * L);
-        const peers = (await listPeers(d.chain, d.netuid)).filter((p) => p.hotkey !== me);
+        const all = await listPeers(d.chain, d.netuid);
+        const peers = all.filter((p) => p.hotkey !== me);
         await syncWindow(
           ctx,
           d,
@@ -131,6 +133,7 @@ export async function runValidator<K>(
           w,
           windowIndices("state", hash, table, hp.compression),
           windowIndices("delta", hash, table, hp.compression),
+          await trustWeights(d.chain, d.netuid, all),
         );
         const heldOut = await d.trainer.loss(
           d.params,
