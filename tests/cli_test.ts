@@ -1,18 +1,6 @@
 import assert from "node:assert/strict";
 import { VERSION } from "../src/version.ts";
-
-const root = new URL("..", import.meta.url).pathname;
-
-async function cli(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", "main.ts", ...args],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+import { cli } from "./_cli.ts";
 
 Deno.test("cli --version prints the version", async () => {
   const r = await cli("--version");

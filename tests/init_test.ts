@@ -2,19 +2,7 @@ import assert from "node:assert/strict";
 import { loadCheckpoint } from "../src/model/checkpoint.ts";
 import { initParams } from "../src/model/init.ts";
 import { modelFingerprint, resolveHparams } from "../src/hparams.ts";
-
-const root = new URL("..", import.meta.url).pathname;
-
-async function cli(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", "main.ts", ...args],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+import { cli } from "./_cli.ts";
 
 Deno.test("init writes the checkpoint initParams() gives, and prints its fingerprint", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "boltzmann-init-" });

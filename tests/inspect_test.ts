@@ -6,19 +6,10 @@ import { modelFingerprint, PRESETS } from "../src/hparams.ts";
 import { paramTable } from "../src/model/params.ts";
 import { encodeSlice } from "../src/slices/wire.ts";
 import { DERIVATION_VERSION, sliceSize } from "../src/window.ts";
+import { cli as run } from "./_cli.ts";
 
-const root = new URL("..", import.meta.url).pathname;
-
-async function cli(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", "main.ts", "inspect", ...args],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+/** `boltzmann inspect …` */
+const cli = (...args: string[]) => run("inspect", ...args);
 
 await cryptoWaitReady();
 const alice = new Keyring({ type: "sr25519", ss58Format: 42 }).addFromUri("//Alice");

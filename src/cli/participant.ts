@@ -10,7 +10,7 @@ import { type Flags, int, NETWORK_FLAGS, oneOf, str, UsageError } from "./args.t
 import { hparamsFromFlags, loadEnv } from "./config.ts";
 import { ENGINE_FLAGS, engineOptions } from "./engine.ts";
 import { DATASET_FLAGS, datasetFromFlags } from "./dataset.ts";
-import { type Hparams, modelFingerprint } from "../hparams.ts";
+import { modelFingerprint } from "../hparams.ts";
 import { paramTable, type Tensors } from "../model/params.ts";
 import { initParams } from "../model/init.ts";
 import { loadCheckpoint, saveCheckpoint } from "../model/checkpoint.ts";
@@ -19,19 +19,18 @@ import { type MetricsServer, serveMetrics } from "./metrics_server.ts";
 import { getLogger } from "../log.ts";
 import { resolveStore, s3Env } from "../store/resolve.ts";
 import type { Store } from "../store/mod.ts";
-import type { Dataset } from "../data/pages.ts";
-import { createTrainer, type Trainer } from "../train/trainer.ts";
+import { createTrainer } from "../train/trainer.ts";
 import {
+  type Chain,
   connectSubtensor,
   defaultWalletPath,
   type Hotkey,
   loadHotkey,
   NETWORKS,
 } from "../chain/mod.ts";
-import type { Chain } from "../chain/mod.ts";
 import { listPeers } from "../roles/exchange.ts";
+import type { RoleDeps } from "../roles/miner.ts";
 import { loadLatestCheckpoint } from "../roles/checkpoints.ts";
-import type { Signer } from "../slices/wire.ts";
 
 const log = getLogger(["boltzmann", "cli"]);
 
@@ -68,24 +67,11 @@ export const PARTICIPANT_USAGE = [
   "Environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, AWS_REGION (or .env)",
 ];
 
-/** Everything the role loops take, built from flags. */
-export interface Participant {
-  hp: Hparams;
-  chain: Chain;
-  netuid: number;
-  key: Hotkey;
-  signer: Signer;
-  store: Store;
-  location: string;
-  openStore: (location: string) => Store;
-  dataset: Dataset;
-  trainer: Trainer;
-  params: Tensors;
+/** Everything the role loops take, built from flags, and what the CLI needs besides. */
+export interface Participant extends RoleDeps<Hotkey, Chain> {
   startWindow: number | null;
   /** Saves the model after window `w` into the state directory (atomic). */
   saveState(w: number, params: Tensors): Promise<void>;
-  metrics: Metrics;
-  signal: AbortSignal;
   maxWindows?: number;
   dtype: "F32" | "BF16";
   close(): Promise<void>;
