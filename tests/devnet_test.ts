@@ -37,8 +37,8 @@ Deno.test({
     const out = await prepareOut(await Deno.makeTempDir({ prefix: "boltzmann-devnet-" }));
     try {
       const r = await runDevnet(await deps(out, 1000), {
-        honest: 2,
-        windows: 8,
+        honest: 3,
+        windows: 10,
         out,
         print: () => {},
         timeoutMs: 8 * 60_000,
@@ -47,7 +47,8 @@ Deno.test({
       const adversaries = r.miners.filter((m) => m.role !== "honest");
       assert.equal(adversaries.length, 7);
       const weakest = Math.min(...honest.map((m) => m.weight));
-      assert.ok(r.honest_weight_share >= 0.9, `honest share ${r.honest_weight_share}`);
+      const table = r.miners.map((m) => `${m.role}=${m.weight.toFixed(3)}`).join(" ");
+      assert.ok(r.honest_weight_share >= 0.9, `honest share ${r.honest_weight_share}: ${table}`);
       for (const a of adversaries) {
         assert.ok(a.weight < weakest, `${a.role} holds ${a.weight} >= weakest honest ${weakest}`);
       }
@@ -76,7 +77,7 @@ Deno.test({
         `noisy-copy: ${[...why("noisy-copy")]}`,
       );
       const report = JSON.parse(await Deno.readTextFile(`${out}/report.json`));
-      assert.equal(report.miners.length, 9);
+      assert.equal(report.miners.length, 10);
       assert.match(await Deno.readTextFile(`${out}/loss.svg`), /^<svg/);
     } finally {
       await Deno.remove(out, { recursive: true });
