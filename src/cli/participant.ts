@@ -69,7 +69,6 @@ export const PARTICIPANT_USAGE = [
 
 /** Everything the role loops take, built from flags, and what the CLI needs besides. */
 export interface Participant extends RoleDeps<Hotkey, Chain> {
-  startWindow: number | null;
   /** Saves the model after window `w` into the state directory (atomic). */
   saveState(w: number, params: Tensors): Promise<void>;
   maxWindows?: number;
@@ -143,7 +142,6 @@ export async function buildParticipant(flags: Flags): Promise<Participant> {
   const dataset = await datasetFromFlags(flags, hp, env);
   const trainer = await createTrainer(hp, engineOptions(flags));
   let params: Tensors | null = null;
-  let startWindow: number | null = null;
   const stateDir = str(flags, "state-dir") ??
     `${env("XDG_CACHE_HOME") ?? `${env("HOME") ?? "."}/.cache`}/boltzmann/state/${key.ss58}`;
   const ckpt = str(flags, "checkpoint");
@@ -165,7 +163,6 @@ export async function buildParticipant(flags: Flags): Promise<Participant> {
     const pick = local && (!lead || local.window >= lead.window) ? local : lead;
     if (pick) {
       params = pick.params;
-      startWindow = pick.window;
       log.info(
         `Resuming from ${
           pick === local ? `our state in ${stateDir}` : `${lead!.from}'s checkpoint`
@@ -207,7 +204,6 @@ export async function buildParticipant(flags: Flags): Promise<Participant> {
     dataset,
     trainer,
     params,
-    startWindow,
     saveState: async (w, p) => {
       await saveCheckpoint(`${stateDir}/model`, hp.model, p);
       await Deno.writeTextFile(`${stateDir}/window.json.tmp`, JSON.stringify({ window: w }));

@@ -27,7 +27,6 @@ export class BlockClock {
   #hashes = new Map<number, string>();
   #waiters: { block: number; resolve: () => void }[] = [];
   #unsub: (() => void) | null = null;
-  #lastSeen = Date.now();
 
   private constructor(private readonly src: BlockSource) {}
 
@@ -39,7 +38,6 @@ export class BlockClock {
   }
 
   #onBlock(block: number, hash: string): void {
-    this.#lastSeen = Date.now();
     this.#hashes.set(block, hash);
     if (this.#hashes.size > 512) {
       for (const k of [...this.#hashes.keys()].sort((a, b) => a - b).slice(0, 256)) {
@@ -56,11 +54,6 @@ export class BlockClock {
   /** The newest block seen (-1 before the first). */
   get block(): number {
     return this.#block;
-  }
-
-  /** Milliseconds since the last block arrived (a stalled chain shows here). */
-  get sinceLastBlockMs(): number {
-    return Date.now() - this.#lastSeen;
   }
 
   /** Resolves once the chain has reached `block`; rejects with {@link Stopped} on abort. */

@@ -9,7 +9,7 @@
 import type { Hparams } from "../hparams.ts";
 import { modelFingerprint } from "../hparams.ts";
 import type { ParamSpec, Tensors } from "../model/params.ts";
-import { DERIVATION_VERSION, seedBlock, sliceIndices, sliceSeed } from "../window.ts";
+import { DERIVATION_VERSION, sliceIndices, sliceSeed } from "../window.ts";
 import type { SliceIndices } from "../slices/gather.ts";
 import { encodeSlice, type Signer, type SliceDtype, type SliceMeta } from "../slices/wire.ts";
 import { decodeSlice, sliceByteCap, SliceRejected } from "../slices/validate.ts";
@@ -98,11 +98,6 @@ export function windowIndices(
 ): Map<string, Uint32Array> {
   const seed = sliceSeed(kind, blockHash);
   return new Map(table.map((p) => [p.name, sliceIndices(seed, p.name, p.numel, compression)]));
-}
-
-/** The block whose hash seeds `kind` indices of window `w` (re-exported for roles). */
-export function indexSeedBlock(kind: "state" | "delta", w: number, hp: Hparams): number {
-  return seedBlock(kind, w, hp.windowLength);
 }
 
 /** Everything needed to publish or check slices for one model. */
