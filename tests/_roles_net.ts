@@ -163,6 +163,4 @@ export async function makeNet(
 }
 
 /** A deep copy of `t`. */
-export function cloneTensors(t: Tensors): Tensors {
-  return new Map([...t].map(([k, v]) => [k, v.slice()]));
-}
+export { clone as cloneTensors } from "../src/tensor_math.ts";

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { formatInspection, inspectWindow, type UploadInfo } from "../src/roles/inspect.ts";
 import type { ValidatorWindow } from "../src/roles/validator.ts";
 import type { Tensors } from "../src/model/params.ts";
-import { sliceKey } from "../src/store/mod.ts";
+import { sliceKey } from "../src/roles/keys.ts";
 import { cloneTensors, makeNet, microHparams } from "./_roles_net.ts";
 
 const MINERS = [1, 2, 3];

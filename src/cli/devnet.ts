@@ -17,7 +17,7 @@ import { embeddedDataset } from "../data/mod.ts";
 import { createTrainer, newAdamState } from "../train/trainer.ts";
 import { initParams } from "../model/init.ts";
 import { paramTable } from "../model/params.ts";
-import { addInto, scaleInPlace } from "../roles/tensors.ts";
+import { addInto, scaleInPlace } from "../tensor_math.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url);
 const CONFIG = new URL("../../deno.json", import.meta.url);

@@ -15,7 +15,7 @@ import { CONFIG_FILE, hfToConfig } from "../model/checkpoint.ts";
 import { parseSafetensorsHeader } from "../safetensors.ts";
 import { type DecodedSlice, decodeSlice, sliceByteCap, SliceRejected } from "../slices/validate.ts";
 import { sliceStats, type TensorStats } from "../slices/summary.ts";
-import { parseSliceKey } from "../store/mod.ts";
+import { parseKey } from "../roles/keys.ts";
 import { sliceSize } from "../window.ts";
 import { ENGINE_FLAGS, engineOptions } from "./engine.ts";
 import { DATASET_FLAGS, datasetFromFlags } from "./dataset.ts";
@@ -169,7 +169,8 @@ export async function inspectSlice(path: string, flags: Flags): Promise<SliceRep
   const indices = new Map(
     table.map((p) => [p.name, new Uint32Array(sliceSize(p.numel, hp.compression))]),
   );
-  const fromName = parseSliceKey(path.split("/").pop() ?? "");
+  const parsed = parseKey(path.split("/").pop() ?? "");
+  const fromName = parsed?.kind === "state" || parsed?.kind === "delta" ? parsed : null;
   const kind = str(flags, "kind") ?? fromName?.kind;
   if (kind !== undefined && kind !== "state" && kind !== "delta") {
     throw new UsageError(`Invalid --kind '${kind}': expected one of state, delta`);

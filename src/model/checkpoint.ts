@@ -14,6 +14,7 @@
  * @module
  */
 import { getLogger } from "../log.ts";
+import { countNonFinite } from "../tensor_math.ts";
 import {
   type ModelConfig,
   paramCount,
@@ -215,13 +216,6 @@ function checkParams(table: ParamSpec[], params: Tensors): void {
       );
     }
   }
-}
-
-function countNonFinite(t: Float32Array): number {
-  let n = 0;
-  // x - x is 0 for finite x and NaN for NaN and ±Inf.
-  for (let i = 0; i < t.length; i++) if (t[i]! - t[i]! !== 0) n++;
-  return n;
 }
 
 async function writeAll(f: Deno.FsFile, bytes: Uint8Array): Promise<void> {

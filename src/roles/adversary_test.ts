@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Tensors } from "../model/params.ts";
 import { ADVERSARIES, adversaryDelta } from "./adversary.ts";
-import { cosine, norm } from "./score.ts";
+import { cosine, norm } from "../tensor_math.ts";
 import { fillNormal } from "../model/init.ts";
 
 function tensors(key: string): Tensors {

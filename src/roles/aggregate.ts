@@ -13,6 +13,7 @@
  */
 import type { Tensors } from "../model/params.ts";
 import { median } from "./score.ts";
+import { normArray } from "../tensor_math.ts";
 
 /** One peer's slice: values at the window's indices, one tensor per parameter. */
 export interface PeerSlice {
@@ -39,12 +40,6 @@ export interface AggregateReport {
   rejected: { key: string; reason: string }[];
   /** Per tensor, the clip norm used (0: no positive norms). */
   clipNorms: Map<string, number>;
-}
-
-function tensorNorm(x: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < x.length; i++) s += x[i]! * x[i]!;
-  return Math.sqrt(s);
 }
 
 function rejection(p: PeerSlice, lengths: Map<string, number>, dropZero: boolean): string | null {
@@ -96,7 +91,7 @@ export function aggregate(
   const out: Tensors = new Map();
   for (const [name, n] of lens) {
     const xs = use.map((p) => p.values.get(name)!);
-    const norms = xs.map(tensorNorm);
+    const norms = xs.map(normArray);
     const cap = median(norms.filter((v) => v > 0));
     report.clipNorms.set(name, cap);
     const scale = norms.map((v) => (clip && v > cap ? cap / v : 1));

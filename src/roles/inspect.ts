@@ -12,11 +12,12 @@ import { paramTable, type Tensors } from "../model/params.ts";
 import { gather } from "../slices/gather.ts";
 import { decodeSlice, sliceByteCap, SliceRejected } from "../slices/validate.ts";
 import { sliceStats } from "../slices/summary.ts";
-import { sliceKey, type Store } from "../store/mod.ts";
+import type { Store } from "../store/mod.ts";
+import { sliceKey } from "./keys.ts";
 import type { Dataset } from "../data/pages.ts";
 import type { Trainer } from "../train/trainer.ts";
 import { isValidator, listPeers, type PeerSource, windowIndices } from "./exchange.ts";
-import { cosine } from "./score.ts";
+import { cosine } from "../tensor_math.ts";
 import type { ValidatorWindow } from "./validator.ts";
 
 /** One object of window N. */

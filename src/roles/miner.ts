@@ -19,7 +19,8 @@ import { getLogger } from "../log.ts";
 import { windowOf } from "../window.ts";
 import { gather } from "../slices/gather.ts";
 import type { Signer } from "../slices/wire.ts";
-import { cleanOld, type Store } from "../store/mod.ts";
+import type { Store } from "../store/mod.ts";
+import { cleanOld } from "./keys.ts";
 import type { Dataset } from "../data/mod.ts";
 import type { AdamState, Trainer } from "../train/trainer.ts";
 import { BlockClock, type BlockSource, Stopped } from "./clock.ts";
@@ -38,7 +39,7 @@ import {
 } from "./exchange.ts";
 import { applyDeltas, averageStates } from "./aggregate.ts";
 import { type Adversary, adversaryDelta } from "./adversary.ts";
-import { addInto, difference, scaleInPlace } from "./tensors.ts";
+import { addInto, difference, scaleInPlace } from "../tensor_math.ts";
 
 const log = getLogger(["boltzmann", "miner"]);
 

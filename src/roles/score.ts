@@ -14,6 +14,7 @@
  * @module
  */
 import type { Tensors } from "../model/params.ts";
+import { allFinite, cosine, dotArray, norm, numel } from "../tensor_math.ts";
 
 /** Knobs of the rule; defaults in {@link DEFAULT_SCORE_PARAMS}. */
 export interface ScoreParams {
@@ -44,76 +45,6 @@ export const DEFAULT_SCORE_PARAMS: Readonly<ScoreParams> = Object.freeze({
   perTensor: false,
 });
 
-// ---------------------------------------------------------------------------------------
-// Vector helpers over Tensors (float64 accumulation, iteration in `a`'s key order).
-
-function pair(a: Tensors, b: Tensors, name: string): Float32Array {
-  const y = b.get(name);
-  const x = a.get(name)!;
-  if (!y || y.length !== x.length) {
-    throw new RangeError(
-      `Cannot compare tensors: '${name}' has ${x.length} values on one side and ` +
-        `${y?.length ?? "none"} on the other; pass slices gathered at the same indices`,
-    );
-  }
-  if (a.size !== b.size) {
-    throw new RangeError(
-      `Cannot compare tensors: ${a.size} names on one side and ${b.size} on the other; ` +
-        `pass slices of the same parameters`,
-    );
-  }
-  return y;
-}
-
-function dotArr(x: Float32Array, y: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < x.length; i++) s += x[i]! * y[i]!;
-  return s;
-}
-
-/** Σ a·b over all tensors. @throws {RangeError} when names or lengths differ */
-export function dot(a: Tensors, b: Tensors): number {
-  let s = 0;
-  for (const [name, x] of a) s += dotArr(x, pair(a, b, name));
-  return s;
-}
-
-/** Euclidean norm over all tensors. */
-export function norm(a: Tensors): number {
-  let s = 0;
-  for (const x of a.values()) s += dotArr(x, x);
-  return Math.sqrt(s);
-}
-
-/** Number of scalars in all tensors. */
-export function numel(a: Tensors): number {
-  let n = 0;
-  for (const x of a.values()) n += x.length;
-  return n;
-}
-
-/** True when every value is finite (no NaN, no ±Infinity). */
-export function allFinite(a: Tensors): boolean {
-  for (const x of a.values()) {
-    for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i]!)) return false;
-  }
-  return true;
-}
-
-/**
- * Cosine similarity over all tensors as one vector; 0 when either side is all zeros.
- *
- * @example
- * ```ts
- * cosine(new Map([["w", new Float32Array([1, 0])]]), new Map([["w", new Float32Array([1, 1])]])); // ≈ 0.7071
- * ```
- * @throws {RangeError} when names or lengths differ
- */
-export function cosine(a: Tensors, b: Tensors): number {
-  const na = norm(a), nb = norm(b);
-  return na === 0 || nb === 0 ? 0 : dot(a, b) / (na * nb);
-}
-
 /**
  * The per-tensor variant the original validator used: the mean over tensors of each
  * tensor's own cosine (a tensor where either side is all zeros counts as 0).
@@ -122,9 +53,12 @@ export function cosinePerTensor(a: Tensors, b: Tensors): number {
   if (a.size === 0) return 0;
   let s = 0;
   for (const [name, x] of a) {
-    const y = pair(a, b, name);
-    const nx = Math.sqrt(dotArr(x, x)), ny = Math.sqrt(dotArr(y, y));
-    if (nx > 0 && ny > 0) s += dotArr(x, y) / (nx * ny);
+    const y = b.get(name);
+    if (!y || y.length !== x.length || a.size !== b.size) {
+      throw new RangeError(`Cannot compare tensors: '${name}' differs in length or is missing`);
+    }
+    const nx = Math.sqrt(dotArray(x, x)), ny = Math.sqrt(dotArray(y, y));
+    if (nx > 0 && ny > 0) s += dotArray(x, y) / (nx * ny);
   }
   return s / a.size;
 }
@@ -508,34 +442,4 @@ export function weightsFromScores(
   const vals = uids.map((u) => Math.max(0, moving.get(u)!.value));
   const total = vals.reduce((a, b) => a + b, 0);
   return { uids, weights: vals.map((v) => (total > 0 ? v / total : 0)) };
-}
-
-/** Python's round(): half to even. */
-function roundHalfEven(x: number): number {
-  const f = Math.floor(x), d = x - f;
-  if (d > 0.5) return f + 1;
-  if (d < 0.5) return f;
-  return f % 2 === 0 ? f : f + 1;
-}
-
-/**
- * Weights as subtensor takes them (bittensor's `convert_weights_and_uids_for_emit`): the
- * largest becomes 65535, the others `round(w / max · 65535)` with Python's half-to-even
- * rounding. All zeros when every weight is 0. Dropping zero entries before emitting is
- * the chain client's job.
- *
- * @example
- * ```ts
- * toU16([0.5, 0.25, 0.25]); // [65535, 32768, 32768]
- * ```
- * @throws {RangeError} on a negative or non-finite weight
- */
-export function toU16(weights: readonly number[]): number[] {
-  for (const w of weights) {
-    if (!(w >= 0 && Number.isFinite(w))) {
-      throw new RangeError(`Invalid weight ${w}: expected a finite number ≥ 0`);
-    }
-  }
-  const max = Math.max(0, ...weights);
-  return weights.map((w) => (max === 0 ? 0 : roundHalfEven((w / max) * 65535)));
 }

@@ -27,18 +27,16 @@ import {
   trustWeights,
   windowIndices,
 } from "./exchange.ts";
+import { allFinite, norm } from "../tensor_math.ts";
 import {
-  allFinite,
   DEFAULT_SCORE_PARAMS,
   findDuplicates,
   measureDelta,
   type MeasuredUpload,
   median,
   type MovingScore,
-  norm,
   normFactor,
   scoreWindow,
-  toU16,
   updateMoving,
   weightsFromScores,
   type WindowScore,
@@ -183,7 +181,7 @@ export async function runValidator<K>(
               out.weights = wts;
               log.info(
                 `Window ${w}: set weights ${
-                  wts.uids.map((u, i) => `${u}:${toU16(wts.weights)[i]}`).join(" ")
+                  wts.uids.map((u, i) => `${u}:${wts.weights[i]!.toFixed(4)}`).join(" ")
                 }`,
               );
             } catch (e) {

@@ -3,14 +3,13 @@
  * from the parameter table, header cap, JSON, exact tensor names / dtypes / shapes,
  * offsets, metadata (format, version, fingerprint, kind, window, hotkey), payload hash,
  * signature, and finite values, in that order (docs/WIRE.md). Each rejection is a
- * {@link SliceRejected} with a reason from {@link REJECT_REASONS}; {@link checkSlice}
- * logs it as one line and counts it.
+ * {@link SliceRejected} with a reason from {@link REJECT_REASONS} (the caller logs and
+ * counts it).
  *
  * @module
  */
 import { createHash } from "node:crypto";
 import { decodeAddress, sr25519Verify } from "@polkadot/util-crypto";
-import { getLogger } from "../log.ts";
 import type { ParamSpec, Tensors } from "../model/params.ts";
 import { type Dtype, parseSafetensorsHeader, SafetensorsError, toFloat32 } from "../safetensors.ts";
 import { DERIVATION_VERSION } from "../window.ts";
@@ -24,8 +23,6 @@ import {
   type SliceDtype,
   type SliceMeta,
 } from "./wire.ts";
-
-const log = getLogger(["boltzmann", "slices"]);
 
 /** Every reason a slice can be rejected for, in validation order. */
 export const REJECT_REASONS = [
@@ -295,46 +292,4 @@ export function decodeSlice(bytes: Uint8Array, expect: SliceExpect): DecodedSlic
   }
   const { payload: _p, sig: _s, ...meta } = m;
   return { meta, dtype: (dtype ?? "F32") as SliceDtype, slice, payloadSha256: payload };
-}
-
-/** Rejection counts by reason (for `inspect` and metrics). */
-export class RejectionCounts {
-  readonly counts = new Map<RejectReason, number>();
-  add(reason: RejectReason): void {
-    this.counts.set(reason, (this.counts.get(reason) ?? 0) + 1);
-  }
-  get total(): number {
-    let n = 0;
-    for (const v of this.counts.values()) n += v;
-    return n;
-  }
-  toJSON(): Record<string, number> {
-    return Object.fromEntries(this.counts);
-  }
-}
-
-/** The process-wide counts {@link checkSlice} adds to by default. */
-export const rejections = new RejectionCounts();
-
-/**
- * {@link decodeSlice} for a receiver: a rejection is logged as one warning line naming
- * `label` and the reason, counted, and returned instead of thrown.
- */
-export function checkSlice(
-  bytes: Uint8Array,
-  expect: SliceExpect,
-  opts: { label?: string; counts?: RejectionCounts } = {},
-): DecodedSlice | SliceRejected {
-  try {
-    return decodeSlice(bytes, expect);
-  } catch (e) {
-    if (!(e instanceof SliceRejected)) throw e;
-    (opts.counts ?? rejections).add(e.reason);
-    log.warning("Rejected {label}: {reason}: {detail}", {
-      label: opts.label ?? "slice",
-      reason: e.reason,
-      detail: e.detail,
-    });
-    return e;
-  }
 }

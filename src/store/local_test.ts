@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { LocalStore } from "./local.ts";
-import { cleanOld, ObjectTooLarge, parseSliceKey, sliceKey } from "./mod.ts";
+import { ObjectTooLarge } from "./mod.ts";
 import { resolveStore, s3Env } from "./resolve.ts";
 import { S3Store } from "./s3.ts";
 
 const OPTS = { maxBytes: 1 << 20, timeoutMs: 5000 };
-const HK = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "boltzmann-local-" });
@@ -15,24 +14,6 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
     await Deno.remove(dir, { recursive: true });
   }
 }
-
-Deno.test("sliceKey() and parseSliceKey() round trip; other names are not slices", () => {
-  const k = sliceKey("delta", 17, HK);
-  assert.equal(k, `delta-17-${HK}.safetensors`);
-  assert.deepEqual(parseSliceKey(k), { kind: "delta", window: 17, hotkey: HK });
-  for (
-    const bad of [
-      "delta-17.safetensors",
-      "grad-1-x.safetensors",
-      "state-01-x.safetensors",
-      "state-1-a/b.safetensors",
-    ]
-  ) {
-    assert.equal(parseSliceKey(bad), null, bad);
-  }
-  assert.throws(() => sliceKey("state", -1, HK), RangeError);
-  assert.throws(() => sliceKey("state", 1, "../x"), RangeError);
-});
 
 Deno.test("LocalStore put/get/list/delete, missing objects, bad keys", async () => {
   await withDir(async (dir) => {
@@ -89,34 +70,6 @@ Deno.test("LocalStore concurrent writers of one key: readers only ever see a who
     const names = [];
     for await (const e of Deno.readDir(dir)) names.push(e.name);
     assert.deepEqual(names, ["k"]); // no temporaries left
-  });
-});
-
-Deno.test("cleanOld() deletes only our slices older than max_history windows", async () => {
-  await withDir(async (dir) => {
-    const s = new LocalStore(dir);
-    const other = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
-    for (const w of [1, 5, 9, 10]) {
-      await s.put(sliceKey("delta", w, HK), new Uint8Array(1));
-      await s.put(sliceKey("state", w, HK), new Uint8Array(1));
-    }
-    await s.put(sliceKey("delta", 1, other), new Uint8Array(1));
-    await s.put("notes.txt", new Uint8Array(1));
-    const deleted = await cleanOld(s, HK, 15, 5); // keep windows >= 10
-    assert.deepEqual(deleted.sort(), [
-      `delta-1-${HK}.safetensors`,
-      `delta-5-${HK}.safetensors`,
-      `delta-9-${HK}.safetensors`,
-      `state-1-${HK}.safetensors`,
-      `state-5-${HK}.safetensors`,
-      `state-9-${HK}.safetensors`,
-    ]);
-    assert.deepEqual((await s.list("")).map((o) => o.key), [
-      `delta-1-${other}.safetensors`,
-      `delta-10-${HK}.safetensors`,
-      "notes.txt",
-      `state-10-${HK}.safetensors`,
-    ]);
   });
 });
 

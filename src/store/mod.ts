@@ -1,6 +1,7 @@
 /**
  * Object storage for slices: the {@link Store} interface that miners, validators and
- * `inspect` use, the object-key convention, retention, and errors callers catch.
+ * `inspect` use, the key syntax, and errors callers catch (object names and retention:
+ * src/roles/keys.ts).
  * Implementations: `local.ts` (a directory), `s3.ts` (any S3 API); `resolve.ts` turns
  * `--bucket` into one; `download.ts` fetches many objects in parallel.
  *
@@ -75,52 +76,4 @@ export function checkKey(key: string): void {
       `Invalid object key '${key}': use letters, digits, '.', '_' and '-' (at most 255)`,
     );
   }
-}
-
-/** The two kinds of slice. */
-export type SliceKind = "state" | "delta";
-
-/** The object key of a slice: `{kind}-{window}-{hotkey}.safetensors`. */
-export function sliceKey(kind: SliceKind, window: number, hotkey: string): string {
-  if (!Number.isSafeInteger(window) || window < 0) {
-    throw new RangeError(`Invalid window ${window}: expected an integer >= 0`);
-  }
-  const key = `${kind}-${window}-${hotkey}.safetensors`;
-  checkKey(key);
-  return key;
-}
-
-/** Parses a slice key; `null` for any other object. */
-export function parseSliceKey(
-  key: string,
-): { kind: SliceKind; window: number; hotkey: string } | null {
-  const m = /^(state|delta)-(0|[1-9]\d{0,15})-([A-Za-z0-9]{1,64})\.safetensors$/.exec(key);
-  if (!m) return null;
-  const window = Number(m[2]);
-  if (!Number.isSafeInteger(window)) return null;
-  return { kind: m[1] as SliceKind, window, hotkey: m[3]! };
-}
-
-/**
- * Retention: deletes `hotkey`'s slices older than `maxHistory` windows before
- * `currentWindow` (window < currentWindow - maxHistory). Other objects are left alone.
- * @returns the deleted keys
- */
-export async function cleanOld(
-  store: Store,
-  hotkey: string,
-  currentWindow: number,
-  maxHistory: number,
-): Promise<string[]> {
-  const deleted: string[] = [];
-  for (const kind of ["state", "delta"] as const) {
-    for (const o of await store.list(`${kind}-`)) {
-      const k = parseSliceKey(o.key);
-      if (k && k.hotkey === hotkey && k.window < currentWindow - maxHistory) {
-        await store.delete(o.key);
-        deleted.push(o.key);
-      }
-    }
-  }
-  return deleted;
 }

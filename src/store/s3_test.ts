@@ -13,7 +13,8 @@ import {
 } from "@aws-sdk/client-s3";
 import { startS3, STRICT_CREDS, type TestS3 } from "./_testservers.ts";
 import { downloadAll } from "./download.ts";
-import { cleanOld, ObjectTooLarge, sliceKey, StoreError } from "./mod.ts";
+import { ObjectTooLarge, StoreError } from "./mod.ts";
+import { cleanOld, sliceKey } from "../roles/keys.ts";
 import { S3Store } from "./s3.ts";
 
 const OPTS = { maxBytes: 8 << 20, timeoutMs: 10_000 };

@@ -10,6 +10,7 @@
 import { Graph, type T } from "../onnx/graph.ts";
 import { add, div, mul, sqrt, sub } from "../onnx/ops.ts";
 import type { ParamSpec, Tensors } from "../model/params.ts";
+import { norm } from "../tensor_math.ts";
 
 /** AdamW settings (Hparams names). */
 export interface AdamHparams {
@@ -34,11 +35,7 @@ export function newAdamState(table: readonly ParamSpec[]): AdamState {
 }
 
 /** √(Σ g²) over every tensor, accumulated in float64. */
-export function globalNorm(grads: Tensors): number {
-  let s = 0;
-  for (const g of grads.values()) for (let i = 0; i < g.length; i++) s += g[i]! * g[i]!;
-  return Math.sqrt(s);
-}
+export const globalNorm: (grads: Tensors) => number = norm;
 
 /**
  * Scales `grads` in place so their global norm is at most `maxNorm` (PyTorch's factor

@@ -15,6 +15,7 @@ import { DeviceError, Session, type Value } from "../onnx/run.ts";
 import { getLogger } from "../log.ts";
 import { type AdamState, adamwStep, clipGrads, newAdamState } from "./adamw.ts";
 import { cachedGraph, dropCachedGraph } from "./graph_cache.ts";
+import { arrayFinite } from "../tensor_math.ts";
 
 export { type AdamState, newAdamState };
 
@@ -125,11 +126,6 @@ function checkParams(table: readonly ParamSpec[], params: Tensors): void {
   }
 }
 
-function allFinite(t: Float32Array): boolean {
-  for (let i = 0; i < t.length; i++) if (!Number.isFinite(t[i]!)) return false;
-  return true;
-}
-
 /**
  * A trainer for `hp`'s model, batch size and sequence length.
  * @throws {Error} one line when `device: "cuda"` cannot load its provider
@@ -176,7 +172,7 @@ export async function createTrainer(hp: Hparams, opts: TrainerOptions = {}): Pro
       const n = batches.length;
       for (const [name, g] of sum) {
         if (n > 1) { for (let i = 0; i < g.length; i++) g[i]! /= n; }
-        if (!allFinite(g)) {
+        if (!arrayFinite(g)) {
           throw new Error(
             `Gradient of '${name}' holds NaN/Inf: the parameters are damaged or training diverged`,
           );
