@@ -34,6 +34,8 @@ export interface S3Options {
   /** `https://host/bucket/key` instead of `https://bucket.host/key`; default: true when
    * `endpoint` is given (MinIO and most local servers), false for AWS. */
   pathStyle?: boolean;
+  /** Key prefix (`a/b`): objects live at `a/b/<key>`; list() returns keys without it. */
+  prefix?: string;
   /** Timeout of put/list/delete in ms (get takes its own); default 60000. */
   timeoutMs?: number;
 }
@@ -65,6 +67,7 @@ export class S3Store implements Store {
   readonly #creds?: Credentials;
   readonly #pathStyle: boolean;
   readonly #timeoutMs: number;
+  readonly #prefix: string;
 
   constructor(readonly opts: S3Options) {
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(opts.bucket)) {
@@ -82,7 +85,16 @@ export class S3Store implements Store {
     this.#creds = opts.credentials;
     this.#pathStyle = opts.pathStyle ?? opts.endpoint !== undefined;
     this.#timeoutMs = opts.timeoutMs ?? 60_000;
-    this.location = `s3://${opts.bucket}`;
+    const p = opts.prefix;
+    if (
+      p !== undefined &&
+      (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(p) ||
+        p.split("/").some((s) => s === "." || s === ".."))
+    ) {
+      throw new RangeError(`Invalid key prefix '${p}': segments of letters, digits, '.', '_', '-'`);
+    }
+    this.#prefix = p ? `${p}/` : "";
+    this.location = `s3://${opts.bucket}${p ? `/${p}` : ""}`;
   }
 
   /** The URL of `key` (empty: the bucket itself), without query. */
@@ -91,10 +103,12 @@ export class S3Store implements Store {
     const base = u.pathname.replace(/\/+$/, "");
     if (this.#pathStyle) {
       // No trailing slash on bucket-level requests: some servers refuse the signature.
-      u.pathname = key ? `${base}/${this.opts.bucket}/${key}` : `${base}/${this.opts.bucket}`;
+      u.pathname = key
+        ? `${base}/${this.opts.bucket}/${this.#prefix}${key}`
+        : `${base}/${this.opts.bucket}`;
     } else {
       u.hostname = `${this.opts.bucket}.${u.hostname}`;
-      u.pathname = `${base}/${key}`;
+      u.pathname = `${base}/${key ? this.#prefix + key : ""}`;
     }
     return u;
   }
@@ -240,7 +254,7 @@ export class S3Store implements Store {
     do {
       const url = this.#url("");
       url.searchParams.set("list-type", "2");
-      url.searchParams.set("prefix", prefix);
+      url.searchParams.set("prefix", this.#prefix + prefix);
       if (token) url.searchParams.set("continuation-token", token);
       const t = this.#timer(this.#timeoutMs);
       let xml: string;
@@ -254,10 +268,10 @@ export class S3Store implements Store {
         t.done();
       }
       for (const m of xml.matchAll(/<Contents>([\s\S]*?)<\/Contents>/g)) {
-        const key = tag(m[1]!, "Key"), size = Number(tag(m[1]!, "Size"));
+        const full = tag(m[1]!, "Key"), size = Number(tag(m[1]!, "Size"));
         const lm = new Date(tag(m[1]!, "LastModified") ?? 0);
-        if (key !== undefined && Number.isSafeInteger(size)) {
-          out.push({ key, size, lastModified: lm });
+        if (full?.startsWith(this.#prefix) && Number.isSafeInteger(size)) {
+          out.push({ key: full.slice(this.#prefix.length), size, lastModified: lm });
         }
       }
       token = tag(xml, "IsTruncated") === "true" ? tag(xml, "NextContinuationToken") : undefined;

@@ -1,0 +1,174 @@
+import assert from "node:assert/strict";
+import {
+  type BucketLocation,
+  CommitmentRejected,
+  describeLocation,
+  encodeCommitment,
+  MAX_COMMITMENT_TEXT,
+  nonPublicHost,
+  parseCommitment,
+  r2AccountOf,
+  r2Endpoint,
+  type RejectReason,
+} from "./commitment.ts";
+
+const R2_ACCOUNT = "0123456789abcdef0123456789abcdef";
+// The shapes of a real R2 API token's S3 keys: a 32-hex key id and a 64-hex secret.
+const R2_READ = { accessKeyId: "a".repeat(32), secretAccessKey: "0f".repeat(32) };
+
+// Hand-written expected texts: the encoder must produce exactly these bytes.
+const EXAMPLES: [string, BucketLocation, string][] = [
+  ["AWS", { bucket: "my-bucket", region: "eu-west-1" }, "b1;b=my-bucket;g=eu-west-1"],
+  [
+    "AWS with a prefix and read keys",
+    {
+      bucket: "team.bucket",
+      prefix: "boltzmann/run-1",
+      read: {
+        accessKeyId: "AKIAIOSFODNN7EXAMPLE",
+        secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+      },
+    },
+    "b1;b=team.bucket;p=boltzmann/run-1;k=AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+  ],
+  ["R2", { r2Account: R2_ACCOUNT, bucket: "slices" }, `b1;r2=${R2_ACCOUNT};b=slices`],
+  [
+    "R2 with read keys",
+    { r2Account: R2_ACCOUNT, bucket: "slices", read: R2_READ },
+    `b1;r2=${R2_ACCOUNT};b=slices;k=${"a".repeat(32)}:${"0f".repeat(32)}`,
+  ],
+  [
+    "self-hosted",
+    { endpoint: "https://s3.example.org:9000", bucket: "boltzmann", prefix: "m1" },
+    "b1;e=https://s3.example.org:9000;b=boltzmann;p=m1",
+  ],
+];
+
+Deno.test("commitments for AWS, R2 and a custom endpoint round-trip to the exact text", () => {
+  for (const [what, loc, text] of EXAMPLES) {
+    assert.deepEqual(encodeCommitment(loc), text, what);
+    assert.deepEqual(parseCommitment(text, "public"), loc, what);
+    assert.deepEqual(parseCommitment(text, "local"), loc, what);
+  }
+});
+
+Deno.test("commitments without keys fit one Raw128 field (what the Python SDK's get_commitment reads)", () => {
+  for (const [what, loc] of EXAMPLES) {
+    const n = new TextEncoder().encode(encodeCommitment(loc)).length;
+    if (!loc.read) assert.ok(n <= 128, `${what}: ${n} bytes`);
+  }
+  // R2 with read keys is 32 + 32 + 64 bytes of ids alone: it needs a second field.
+  assert.deepEqual(encodeCommitment(EXAMPLES[3]![1]).length, 147);
+});
+
+Deno.test("local networks accept http and file:// endpoints", () => {
+  const minio = { endpoint: "http://127.0.0.1:9000", bucket: "b-1" };
+  assert.deepEqual(parseCommitment(encodeCommitment(minio), "local"), minio);
+  const dir = { endpoint: "file:///tmp/devnet/stores/miner-0" };
+  assert.deepEqual(encodeCommitment(dir), "b1;e=file:///tmp/devnet/stores/miner-0");
+  assert.deepEqual(parseCommitment("b1;e=file:///tmp/devnet/stores/miner-0", "local"), dir);
+});
+
+function refused(text: string, policy: "public" | "local", reason: RejectReason, detail?: RegExp) {
+  let e: unknown;
+  try {
+    parseCommitment(text, policy);
+  } catch (x) {
+    e = x;
+  }
+  assert.ok(e instanceof CommitmentRejected, `${text} was accepted`);
+  assert.deepEqual(e.reason, reason, `${text} → ${e.message}`);
+  if (detail) assert.match(e.message, detail);
+}
+
+Deno.test("hostile commitments are refused with their reason", () => {
+  // Overlong: one byte over the limit, even though every field is well-formed.
+  const long = `b1;b=abc;p=${"a".repeat(MAX_COMMITMENT_TEXT - 10)}`;
+  assert.deepEqual(long.length, MAX_COMMITMENT_TEXT + 1);
+  refused(long, "local", "too_long", /385 bytes/);
+  refused(`b1;b=abc;p=${"a".repeat(65)}`, "local", "bad_prefix", /65 characters/);
+  refused(`b1;e=https://${"a".repeat(130)}.com;b=abc`, "local", "bad_endpoint", /more than 128/);
+  // Private, loopback, link-local IP literals on a public network (and their disguises).
+  for (
+    const host of [
+      "10.0.0.1",
+      "127.0.0.1",
+      "192.168.1.20:9000",
+      "172.16.0.1",
+      "169.254.169.254",
+      "100.64.0.1",
+      "0.0.0.0",
+      "0x7f.0.0.1",
+      "2130706433",
+      "[::1]",
+      "[fe80::1]",
+      "[fd00::5]",
+      "[::ffff:10.0.0.1]",
+      "localhost:9000",
+      "minio",
+      "s3.corp.internal",
+    ]
+  ) {
+    refused(`b1;e=https://${host};b=abc`, "public", "private_endpoint");
+  }
+  // Local networks accept any host, but only in canonical form.
+  refused("b1;e=http://0x7f.0.0.1;b=abc", "local", "bad_endpoint", /canonical/);
+  refused("b1;e=file:///tmp/x", "public", "file_endpoint");
+  refused("b1;e=file:///tmp/../etc", "local", "bad_endpoint");
+  refused("b1;e=http://s3.example.org;b=abc", "public", "insecure_endpoint");
+  refused("b1;e=ftp://s3.example.org;b=abc", "local", "bad_endpoint");
+  refused("b1;e=https://s3.example.org/path;b=abc", "local", "bad_endpoint", /no path/);
+  refused("b1;e=https://u:p@s3.example.org;b=abc", "local", "bad_endpoint");
+  refused("b1;e=https://S3.example.org;b=abc", "local", "bad_endpoint", /canonical/);
+  refused("b1;e=https://s3.example.org:443;b=abc", "local", "bad_endpoint", /canonical/);
+  // Bad characters: spaces, controls, non-ASCII, and bad characters inside a field.
+  refused("b1;b=my bucket", "local", "bad_characters", /U\+0020 at offset 7/);
+  refused("b1;b=abc\n", "local", "bad_characters");
+  refused("b1;b=bück", "local", "bad_characters", /U\+00fc/);
+  refused("b1;b=My_Bucket", "local", "bad_bucket");
+  refused("b1;b=a..b", "local", "bad_bucket");
+  refused("b1;b=192.168.0.1", "local", "bad_bucket");
+  refused("b1;b=abc;p=/lead", "local", "bad_prefix");
+  refused("b1;b=abc;p=a/../b", "local", "bad_prefix");
+  refused("b1;b=abc;g=EU_WEST", "local", "bad_region");
+  refused("b1;b=abc;k=ab:secretsecret", "local", "bad_credentials");
+  refused("b1;b=abc;k=AKIAIOSFODNN7EXAMPLE", "local", "bad_credentials");
+  refused(`b1;r2=${R2_ACCOUNT.toUpperCase()};b=abc`, "local", "bad_endpoint");
+  // Shape: old formats, unknown and repeated fields, missing bucket, conflicting fields.
+  refused("s3://my-bucket", "local", "bad_format", /older boltzmann/);
+  refused("file:///tmp/x", "local", "bad_format");
+  refused("", "local", "bad_format");
+  refused("b2;b=abc", "local", "bad_format");
+  refused("b1;b=abc;x=1", "local", "unknown_field");
+  refused("b1;b=abc;b=def", "local", "duplicate_field");
+  refused("b1;b=abc;g", "local", "bad_format");
+  refused("b1;b=abc;g=", "local", "bad_format");
+  refused("b1;g=us-east-1", "local", "missing_bucket");
+  refused(`b1;e=https://s3.example.org;r2=${R2_ACCOUNT};b=abc`, "local", "bad_format");
+  refused("b1;e=file:///tmp/x;b=abc", "local", "bad_format");
+});
+
+Deno.test("encodeCommitment refuses what it could not read back", () => {
+  assert.throws(() => encodeCommitment({ bucket: "a;b=c" }), CommitmentRejected);
+  assert.throws(() => encodeCommitment({ bucket: "Upper" }), /^CommitmentRejected: bad_bucket/);
+  assert.throws(() => encodeCommitment({}), /missing_bucket/);
+});
+
+Deno.test("public hosts: names and addresses that are reachable from anywhere pass", () => {
+  for (
+    const h of ["s3.amazonaws.com", "abc.r2.cloudflarestorage.com", "8.8.8.8", "[2606:4700::1]"]
+  ) {
+    assert.deepEqual(nonPublicHost(h), null, h);
+  }
+  assert.deepEqual(nonPublicHost("[64:ff9b::a00:1]"), "a private address");
+  assert.deepEqual(nonPublicHost("[2001:db8::1]"), "a reserved or multicast address");
+});
+
+Deno.test("R2 endpoints and descriptions", () => {
+  assert.deepEqual(r2AccountOf(r2Endpoint(R2_ACCOUNT)), R2_ACCOUNT);
+  assert.deepEqual(r2AccountOf("https://s3.example.org"), null);
+  const d = describeLocation({ r2Account: R2_ACCOUNT, bucket: "slices", read: R2_READ });
+  assert.deepEqual(d, `s3://slices on R2 account ${R2_ACCOUNT} (read keys committed)`);
+  assert.ok(!d.includes(R2_READ.secretAccessKey));
+  assert.deepEqual(describeLocation({ bucket: "b-1", prefix: "x" }), "s3://b-1/x on AWS us-east-1");
+});
