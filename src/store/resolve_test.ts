@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { startS3, STRICT_CREDS } from "./_testservers.ts";
 import { committedLocation, readKeysEnv, resolveStore, storeForLocation } from "./resolve.ts";
-import { sliceKey, StoreError } from "./mod.ts";
+import { StoreError } from "./mod.ts";
 import { encodeCommitment, parseCommitment } from "../chain/commitment.ts";
 
 const HK = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
@@ -18,7 +18,7 @@ Deno.test("a peer reads a miner's bucket on a SigV4 server using only what the m
     const env = { endpoint: s3.endpoint, credentials: STRICT_CREDS };
     const own = resolveStore("s3://miner-bucket/run-1", env);
     assert.equal(own.location, "s3://miner-bucket/run-1");
-    const key = sliceKey("delta", 7, HK);
+    const key = `delta-7-${HK}.safetensors`;
     const bytes = new TextEncoder().encode("a signed slice");
     await own.put(key, bytes);
     const text = encodeCommitment(committedLocation("s3://miner-bucket/run-1", env, STRICT_CREDS));
