@@ -1,0 +1,618 @@
+/**
+ * Update codecs of protocol v2 (docs/PROTOCOL.md, "Codecs"): how a miner's update becomes
+ * the few bytes it uploads, with error feedback, and how every receiver turns them back
+ * into a dense update, strictly. Pure functions; the signed file around the tensors is
+ * upload.ts.
+ *
+ * Spec grammar (`parseCodec`):
+ * - `f32`: every value as float32 (the dense reference, 1×).
+ * - `dense:QUANT[:CHUNK]`: every value, quantized per chunk of CHUNK values (default 128)
+ *   against one float32 scale per chunk; QUANT is `qB` (sign + B−1-bit magnitude of the
+ *   chunk's max |x|, B in 2..8), `s4` (4 levels at ±0.4528σ, ±1.5104σ: the Lloyd–Max
+ *   levels of a normal, σ the chunk's RMS; 2 bits) or `s3` (3 levels 0, ±1.2240σ; five
+ *   per byte). A chunk whose scale is 0 sends no codes.
+ * - `topk:CHUNK:K[:VALUES]`: per chunk, the K largest |x| (fewer when fewer are nonzero),
+ *   indices packed in ⌈log2 CHUNK⌉ bits, values `f32`, `b1` (sign × the chunk's mean |x|
+ *   of the kept) or `b2` (sign + which of two magnitudes, default).
+ * - `slices:R`: the seed's random-index slices at compression R (indices derived from the
+ *   window's seed by src/window.ts, never sent), float32 values.
+ *
+ * Every decoded value is `fround(LEVEL[code] · scale)` (one float64 product rounded once),
+ * so every machine decodes the same bits.
+ *
+ * @module
+ */
+import type { Dtype } from "../safetensors.ts";
+import { sliceIndices } from "../window.ts";
+import { packBits, packedBytes, packTrits, tritBytes, unpackBits, unpackTrits } from "./bits.ts";
+
+/** A parsed codec spec. `name` is the canonical text. */
+export interface CodecSpec {
+  readonly name: string;
+  readonly kind: "f32" | "dense" | "topk" | "slices";
+  /** Values per chunk (dense, topk). */
+  readonly chunk: number;
+  /** Kept values per chunk (topk). */
+  readonly k: number;
+  /** `qB`, `s4`, `s3` (dense) or `f32`, `b1`, `b2` (topk). */
+  readonly quant: string;
+  /** Compression of the slices codec. */
+  readonly compression: number;
+}
+
+/** The default codec (see docs/PERFORMANCE.md, "Protocol v2 frontier"). */
+export const DEFAULT_CODEC = "dense:s3:128";
+
+/** One uploaded tensor: raw little-endian bytes of `dtype`. */
+export interface EncodedTensor {
+  dtype: Dtype;
+  shape: number[];
+  bytes: Uint8Array;
+}
+
+/** What a miner uploads: its tensors by name, and their total payload bytes. */
+export interface EncodedUpdate {
+  codec: string;
+  tensors: Map<string, EncodedTensor>;
+  /** Sum of the tensors' byte lengths (the signed file adds its header; see upload.ts). */
+  bytes: number;
+}
+
+/** Extra inputs some codecs need: the window's index seed (slices). */
+export interface CodecContext {
+  seed?: string;
+}
+
+/** Every reason an upload can be rejected for (short stable codes). */
+export const UPLOAD_REJECT_REASONS = [
+  "too-large",
+  "truncated",
+  "bad-layout",
+  "bad-metadata",
+  "wrong-format",
+  "wrong-codec",
+  "wrong-fingerprint",
+  "wrong-window",
+  "wrong-hotkey",
+  "missing-tensor",
+  "extra-tensor",
+  "wrong-dtype",
+  "wrong-size",
+  "payload-hash",
+  "bad-signature",
+  "bad-scale",
+  "chunk-over-k",
+  "index-range",
+  "index-order",
+  "value-range",
+  "non-finite",
+] as const;
+
+/** An upload rejection reason. */
+export type UploadRejectReason = typeof UPLOAD_REJECT_REASONS[number];
+
+/** An upload failed validation; `reason` is stable, the message says what exactly. */
+export class UploadRejected extends Error {
+  override name = "UploadRejected";
+  constructor(readonly reason: UploadRejectReason, readonly detail: string) {
+    super(`Upload rejected (${reason}): ${detail}`);
+  }
+}
+
+function reject(reason: UploadRejectReason, detail: string): never {
+  throw new UploadRejected(reason, detail);
+}
+
+/** Lloyd–Max levels of a unit normal (in units of σ) and their decision thresholds. */
+const S4_LEVELS = [-1.5104, -0.4528, 0.4528, 1.5104];
+const S4_CUT = 0.9816;
+const S3_LEVELS = [-1.224, 0, 1.224];
+const S3_CUT = 0.612;
+/** Largest accepted scale: keeps every decoded value finite. */
+export const MAX_SCALE = 1e30;
+
+function usage(text: string, why: string): never {
+  throw new RangeError(
+    `Invalid codec '${text}': ${why}; use f32, dense:q4[:128], dense:s4[:128], dense:s3[:128], ` +
+      `topk:4096:64[:b2|b1|f32] or slices:100`,
+  );
+}
+
+function intIn(text: string, s: string | undefined, lo: number, hi: number, what: string): number {
+  if (s === undefined || !/^[1-9]\d*$/.test(s) || +s < lo || +s > hi) {
+    usage(text, `${what} must be an integer in [${lo}, ${hi}]`);
+  }
+  return +s;
+}
+
+/**
+ * Parses a codec spec (grammar in the module doc).
+ * @throws {RangeError} one line naming the problem and the accepted forms
+ */
+export function parseCodec(text: string): CodecSpec {
+  const parts = text.trim().split(":");
+  const base = { chunk: 0, k: 0, quant: "", compression: 0 };
+  switch (parts[0]) {
+    case "f32":
+      if (parts.length !== 1) usage(text, "f32 takes no arguments");
+      return { ...base, name: "f32", kind: "f32" };
+    case "dense": {
+      if (parts.length < 2 || parts.length > 3) usage(text, "expected dense:QUANT[:CHUNK]");
+      const q = parts[1]!;
+      if (!/^(q[2-8]|s4|s3)$/.test(q)) usage(text, `unknown quantizer '${q}'`);
+      const chunk = parts[2] === undefined ? 128 : intIn(text, parts[2], 8, 1 << 20, "CHUNK");
+      return { ...base, name: `dense:${q}:${chunk}`, kind: "dense", chunk, quant: q };
+    }
+    case "topk": {
+      if (parts.length < 3 || parts.length > 4) usage(text, "expected topk:CHUNK:K[:VALUES]");
+      const chunk = intIn(text, parts[1], 2, 1 << 16, "CHUNK");
+      const k = intIn(text, parts[2], 1, chunk, "K");
+      const q = parts[3] ?? "b2";
+      if (!/^(f32|b1|b2)$/.test(q)) usage(text, `unknown top-k values '${q}'`);
+      return { ...base, name: `topk:${chunk}:${k}:${q}`, kind: "topk", chunk, k, quant: q };
+    }
+    case "slices": {
+      if (parts.length !== 2) usage(text, "expected slices:COMPRESSION");
+      const compression = intIn(text, parts[1], 1, 1 << 30, "COMPRESSION");
+      return { ...base, name: `slices:${compression}`, kind: "slices", compression };
+    }
+    default:
+      usage(text, `unknown codec '${parts[0]}'`);
+  }
+}
+
+/** Bits of one dense code, or 0 for trits. */
+function denseBits(q: string): number {
+  return q[0] === "q" ? +q.slice(1) : q === "s4" ? 2 : 0;
+}
+
+/** Level of a dense code (in units of the chunk's scale). */
+function denseLevel(q: string, code: number): number {
+  if (q === "s4") return S4_LEVELS[code]!;
+  if (q === "s3") return S3_LEVELS[code]!;
+  const b = +q.slice(1), m = (1 << (b - 1)) - 1;
+  const mag = code & m;
+  return code >> (b - 1) ? -(mag / m) : mag / m;
+}
+
+/** Number of codes a dense quantizer can emit (the valid range). */
+function denseCodeCount(q: string): number {
+  return q === "s3" ? 3 : 1 << denseBits(q);
+}
+
+function denseScale(q: string, x: Float32Array, lo: number, hi: number): number {
+  if (q[0] === "q") {
+    let m = 0;
+    for (let i = lo; i < hi; i++) m = Math.max(m, Math.abs(x[i]!));
+    return m;
+  }
+  let s = 0;
+  for (let i = lo; i < hi; i++) s += x[i]! * x[i]!;
+  return Math.fround(Math.sqrt(s / (hi - lo)));
+}
+
+function denseCode(q: string, t: number): number {
+  if (q === "s4") return t < -S4_CUT ? 0 : t < 0 ? 1 : t < S4_CUT ? 2 : 3;
+  if (q === "s3") return t < -S3_CUT ? 0 : t <= S3_CUT ? 1 : 2;
+  const b = +q.slice(1), m = (1 << (b - 1)) - 1;
+  const mag = Math.min(m, Math.round(Math.abs(t) * m));
+  return mag === 0 ? 0 : ((t < 0 ? 1 : 0) << (b - 1)) | mag;
+}
+
+function chunks(n: number, c: number): number {
+  return Math.ceil(n / c);
+}
+
+function f32Bytes(x: Float32Array): Uint8Array {
+  return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+}
+
+function u8(bytes: Uint8Array): EncodedTensor {
+  return { dtype: "U8", shape: [bytes.length], bytes };
+}
+
+function f32t(x: Float32Array): EncodedTensor {
+  return { dtype: "F32", shape: [x.length], bytes: f32Bytes(x) };
+}
+
+/** Quickselect: the k-th largest (1-based) of a[0..n). Reorders a. */
+function kthLargest(a: Float64Array, n: number, k: number): number {
+  let lo = 0, hi = n - 1;
+  const target = k - 1;
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >> 1]!;
+    let i = lo, j = hi;
+    while (i <= j) {
+      while (a[i]! > pivot) i++;
+      while (a[j]! < pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i] = a[j]!;
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else break;
+  }
+  return a[target]!;
+}
+
+/** Encodes one tensor's values; returns the tensors and writes the decoded values to `dec`. */
+function encodeTensor(
+  spec: CodecSpec,
+  name: string,
+  x: Float32Array,
+  dec: Float32Array,
+  ctx: CodecContext,
+): [string, EncodedTensor][] {
+  const n = x.length;
+  if (spec.kind === "f32") {
+    dec.set(x);
+    return [[name, f32t(x.slice())]];
+  }
+  if (spec.kind === "slices") {
+    const idx = sliceIndices(seedOf(ctx), name, n, spec.compression);
+    const v = new Float32Array(idx.length);
+    dec.fill(0);
+    for (let j = 0; j < idx.length; j++) dec[idx[j]!] = v[j] = x[idx[j]!]!;
+    return [[name, f32t(v)]];
+  }
+  const C = spec.chunk, nc = chunks(n, C), q = spec.quant;
+  dec.fill(0);
+  if (spec.kind === "dense") {
+    const scales = new Float32Array(nc);
+    const codes: number[] = [];
+    for (let c = 0; c < nc; c++) {
+      const lo = c * C, hi = Math.min(n, lo + C);
+      const s = denseScale(q, x, lo, hi);
+      scales[c] = s;
+      if (!(s > 0)) continue;
+      for (let i = lo; i < hi; i++) {
+        const code = denseCode(q, x[i]! / s);
+        codes.push(code);
+        dec[i] = Math.fround(denseLevel(q, code) * s);
+      }
+    }
+    const packed = q === "s3" ? packTrits(codes) : packBits(codes, denseBits(q));
+    return [[`${name}.scale`, f32t(scales)], [`${name}.code`, u8(packed)]];
+  }
+  // topk
+  const k = spec.k, ib = indexBits(C), nS = q === "b2" ? 2 : q === "b1" ? 1 : 0;
+  const counts = k > 255 ? new Uint16Array(nc) : new Uint8Array(nc);
+  const scales = new Float32Array(nc * nS);
+  const idxCodes: number[] = [], valCodes: number[] = [], vals: number[] = [];
+  const scratch = new Float64Array(C);
+  const keep: number[] = [];
+  for (let c = 0; c < nc; c++) {
+    const lo = c * C, hi = Math.min(n, lo + C);
+    let nz = 0;
+    for (let i = lo; i < hi; i++) if (x[i] !== 0) scratch[nz++] = Math.abs(x[i]!);
+    keep.length = 0;
+    if (nz <= k) {
+      for (let i = lo; i < hi; i++) if (x[i] !== 0) keep.push(i);
+    } else {
+      const t = kthLargest(scratch, nz, k);
+      let above = 0;
+      for (let i = lo; i < hi; i++) if (Math.abs(x[i]!) > t) above++;
+      let ties = k - above;
+      for (let i = lo; i < hi; i++) {
+        const a = Math.abs(x[i]!);
+        if (a > t || (a === t && ties-- > 0)) keep.push(i);
+      }
+    }
+    counts[c] = keep.length;
+    for (const i of keep) idxCodes.push(i - lo);
+    if (q === "f32") {
+      for (const i of keep) vals.push(dec[i] = x[i]!);
+      continue;
+    }
+    let sum = 0;
+    for (const i of keep) sum += Math.abs(x[i]!);
+    const mean = keep.length ? sum / keep.length : 0;
+    if (q === "b1") {
+      const s = Math.fround(mean);
+      scales[c] = s;
+      for (const i of keep) {
+        const neg = x[i]! < 0 ? 1 : 0;
+        valCodes.push(neg);
+        dec[i] = Math.fround((neg ? -1 : 1) * s);
+      }
+      continue;
+    }
+    let sl = 0, nl = 0, sh = 0, nh = 0;
+    for (const i of keep) {
+      const a = Math.abs(x[i]!);
+      if (a > mean) (sh += a, nh++);
+      else (sl += a, nl++);
+    }
+    const lo_ = Math.fround(nl ? sl / nl : 0), hi_ = Math.fround(nh ? sh / nh : lo_);
+    scales[2 * c] = lo_;
+    scales[2 * c + 1] = hi_;
+    for (const i of keep) {
+      const a = Math.abs(x[i]!), neg = x[i]! < 0 ? 1 : 0, big = a > mean ? 1 : 0;
+      valCodes.push((neg << 1) | big);
+      dec[i] = Math.fround((neg ? -1 : 1) * (big ? hi_ : lo_));
+    }
+  }
+  const out: [string, EncodedTensor][] = [
+    [`${name}.count`, {
+      dtype: k > 255 ? "U16" : "U8",
+      shape: [nc],
+      bytes: new Uint8Array(counts.buffer),
+    }],
+    [`${name}.index`, u8(packBits(idxCodes, ib))],
+  ];
+  if (q === "f32") out.push([`${name}.value`, f32t(Float32Array.from(vals))]);
+  else {
+    out.push([`${name}.scale`, f32t(scales)]);
+    out.push([`${name}.code`, u8(packBits(valCodes, q === "b2" ? 2 : 1))]);
+  }
+  return out;
+}
+
+function indexBits(chunk: number): number {
+  return Math.max(1, Math.ceil(Math.log2(chunk)));
+}
+
+function seedOf(ctx: CodecContext): string {
+  if (ctx.seed === undefined) {
+    throw new RangeError("The slices codec needs the window's index seed (ctx.seed)");
+  }
+  return ctx.seed;
+}
+
+/**
+ * Error feedback and compression, in place on `ef`: ef += update; the tensors that
+ * encode ef under `spec`; ef −= what they decode to (so what is dropped now is sent later).
+ * Tensors are written in `update`'s order (the parameter table's).
+ * @throws {RangeError} when ef lacks a tensor of update or sizes differ, or a value is not finite
+ */
+export function encodeUpdate(
+  spec: CodecSpec,
+  update: Map<string, Float32Array>,
+  ef: Map<string, Float32Array>,
+  ctx: CodecContext = {},
+): EncodedUpdate {
+  const tensors = new Map<string, EncodedTensor>();
+  let bytes = 0;
+  for (const [name, u] of update) {
+    let e = ef.get(name);
+    if (!e) ef.set(name, e = new Float32Array(u.length));
+    if (e.length !== u.length) {
+      throw new RangeError(
+        `Error-feedback buffer of '${name}' has ${e.length} values, the update ${u.length}`,
+      );
+    }
+    for (let i = 0; i < u.length; i++) {
+      const v = (e[i] = e[i]! + u[i]!);
+      if (v - v !== 0) {
+        throw new RangeError(
+          `Refusing to encode '${name}': value ${v} at ${i} is not finite (damaged update)`,
+        );
+      }
+    }
+    const dec = new Float32Array(u.length);
+    for (const [tn, t] of encodeTensor(spec, name, e, dec, ctx)) {
+      tensors.set(tn, t);
+      bytes += t.bytes.length;
+    }
+    for (let i = 0; i < e.length; i++) e[i] = e[i]! - dec[i]!;
+  }
+  return { codec: spec.name, tensors, bytes };
+}
+
+/** The tensor names (in order) an upload of `spec` holds for one parameter. */
+export function tensorNames(spec: CodecSpec, name: string): string[] {
+  switch (spec.kind) {
+    case "f32":
+    case "slices":
+      return [name];
+    case "dense":
+      return [`${name}.scale`, `${name}.code`];
+    case "topk":
+      return spec.quant === "f32"
+        ? [`${name}.count`, `${name}.index`, `${name}.value`]
+        : [`${name}.count`, `${name}.index`, `${name}.scale`, `${name}.code`];
+  }
+}
+
+/**
+ * The largest payload (tensor bytes) a valid upload of `spec` can have for `params`:
+ * the download cap before any parsing.
+ */
+export function payloadCap(
+  spec: CodecSpec,
+  params: ReadonlyArray<{ name: string; shape: readonly number[] }>,
+): number {
+  let b = 0;
+  for (const p of params) {
+    const n = p.shape.reduce((a, d) => a * d, 1);
+    const nc = spec.chunk ? chunks(n, spec.chunk) : 0;
+    if (spec.kind === "f32") b += 4 * n;
+    else if (spec.kind === "slices") b += 4 * Math.max(1, Math.floor(n / spec.compression));
+    else if (spec.kind === "dense") {
+      const q = spec.quant;
+      b += 4 * nc + (q === "s3" ? tritBytes(n) : packedBytes(n, denseBits(q)));
+    } else {
+      const kk = Math.min(n, nc * spec.k);
+      b += nc * (spec.k > 255 ? 2 : 1) + packedBytes(kk, indexBits(spec.chunk));
+      if (spec.quant === "f32") b += 4 * kk;
+      else {b += 4 * nc * (spec.quant === "b2" ? 2 : 1) +
+          packedBytes(kk, spec.quant === "b2" ? 2 : 1);}
+    }
+  }
+  return b;
+}
+
+function need(
+  enc: EncodedUpdate,
+  name: string,
+  dtype: Dtype,
+  len: number,
+): EncodedTensor {
+  const t = enc.tensors.get(name);
+  if (!t) reject("missing-tensor", `tensor '${name}' is missing`);
+  if (t.dtype !== dtype) reject("wrong-dtype", `tensor '${name}' is ${t.dtype}, expected ${dtype}`);
+  const size = dtype === "F32" ? 4 : dtype === "U16" ? 2 : 1;
+  if (t.shape.length !== 1 || t.shape[0] !== len || t.bytes.length !== len * size) {
+    reject(
+      "wrong-size",
+      `tensor '${name}' has shape ${
+        JSON.stringify(t.shape)
+      } (${t.bytes.length} bytes), expected [${len}]`,
+    );
+  }
+  return t;
+}
+
+function f32View(t: EncodedTensor): Float32Array {
+  // Copy: the bytes may sit at an unaligned offset of a downloaded file.
+  const c = t.bytes.slice();
+  return new Float32Array(c.buffer, 0, c.length / 4);
+}
+
+function checkScales(name: string, s: Float32Array): void {
+  for (let i = 0; i < s.length; i++) {
+    const v = s[i]!;
+    if (!(v >= 0 && v <= MAX_SCALE)) {
+      reject("bad-scale", `scale ${i} of '${name}' is ${v}, expected a finite value in [0, 1e30]`);
+    }
+  }
+}
+
+function decodeTensor(
+  spec: CodecSpec,
+  enc: EncodedUpdate,
+  name: string,
+  n: number,
+  ctx: CodecContext,
+): Float32Array {
+  const out = new Float32Array(n);
+  if (spec.kind === "f32" || spec.kind === "slices") {
+    const idx = spec.kind === "slices"
+      ? sliceIndices(seedOf(ctx), name, n, spec.compression)
+      : undefined;
+    const v = f32View(need(enc, name, "F32", idx ? idx.length : n));
+    for (let j = 0; j < v.length; j++) {
+      const x = v[j]!;
+      if (x - x !== 0) reject("non-finite", `tensor '${name}' holds ${x} at position ${j}`);
+      out[idx ? idx[j]! : j] = x;
+    }
+    return out;
+  }
+  const C = spec.chunk, nc = chunks(n, C), q = spec.quant;
+  if (spec.kind === "dense") {
+    const scales = f32View(need(enc, `${name}.scale`, "F32", nc));
+    checkScales(`${name}.scale`, scales);
+    let m = 0;
+    for (let c = 0; c < nc; c++) if (scales[c]! > 0) m += Math.min(n, (c + 1) * C) - c * C;
+    const bits = denseBits(q);
+    const codeT = need(
+      enc,
+      `${name}.code`,
+      "U8",
+      q === "s3" ? tritBytes(m) : packedBytes(m, bits),
+    );
+    const codes = q === "s3" ? unpackTrits(codeT.bytes, m) : unpackBits(codeT.bytes, m, bits);
+    if (!codes) reject("value-range", `tensor '${name}.code' holds a code or padding out of range`);
+    const count = denseCodeCount(q);
+    const level = Array.from({ length: count }, (_, c) => denseLevel(q, c));
+    const negZero = q[0] === "q" ? 1 << (bits - 1) : -1;
+    let j = 0;
+    for (let c = 0; c < nc; c++) {
+      const s = scales[c]!;
+      if (!(s > 0)) continue;
+      const hi = Math.min(n, (c + 1) * C);
+      for (let i = c * C; i < hi; i++, j++) {
+        const code = codes[j]!;
+        if (code >= count || code === negZero) {
+          reject("value-range", `code ${code} at ${j} of '${name}.code' is not a level of ${q}`);
+        }
+        out[i] = Math.fround(level[code]! * s);
+      }
+    }
+    return out;
+  }
+  const k = spec.k, ib = indexBits(C);
+  const countT = need(enc, `${name}.count`, k > 255 ? "U16" : "U8", nc);
+  const cb = countT.bytes.slice();
+  const counts = k > 255 ? new Uint16Array(cb.buffer, 0, nc) : cb;
+  let total = 0;
+  for (let c = 0; c < nc; c++) {
+    const len = Math.min(n, (c + 1) * C) - c * C;
+    if (counts[c]! > Math.min(k, len)) {
+      reject(
+        "chunk-over-k",
+        `chunk ${c} of '${name}' keeps ${counts[c]} values, at most ${Math.min(k, len)}`,
+      );
+    }
+    total += counts[c]!;
+  }
+  const idx = unpackBits(need(enc, `${name}.index`, "U8", packedBytes(total, ib)).bytes, total, ib);
+  if (!idx) reject("index-range", `tensor '${name}.index' has padding bits set`);
+  let vals: Float32Array | undefined, scales: Float32Array | undefined;
+  let codes: Uint32Array | null = null;
+  const nS = q === "b2" ? 2 : 1;
+  if (q === "f32") vals = f32View(need(enc, `${name}.value`, "F32", total));
+  else {
+    scales = f32View(need(enc, `${name}.scale`, "F32", nc * nS));
+    checkScales(`${name}.scale`, scales);
+    codes = unpackBits(need(enc, `${name}.code`, "U8", packedBytes(total, nS)).bytes, total, nS);
+    if (!codes) reject("value-range", `tensor '${name}.code' has padding bits set`);
+  }
+  let j = 0;
+  for (let c = 0; c < nc; c++) {
+    const lo = c * C, len = Math.min(n, lo + C) - lo;
+    let prev = -1;
+    for (let e = 0; e < counts[c]!; e++, j++) {
+      const i = idx[j]!;
+      if (i >= len) reject("index-range", `index ${i} in chunk ${c} of '${name}' is ≥ ${len}`);
+      if (i <= prev) {
+        reject("index-order", `indices of chunk ${c} of '${name}' are not strictly ascending`);
+      }
+      prev = i;
+      let v: number;
+      if (vals) {
+        v = vals[j]!;
+        if (v - v !== 0) reject("non-finite", `value ${j} of '${name}' is ${v}`);
+      } else {
+        const code = codes![j]!;
+        const s = q === "b2" ? scales![2 * c + (code & 1)]! : scales![c]!;
+        v = Math.fround(((q === "b2" ? code >> 1 : code) ? -1 : 1) * s);
+      }
+      out[lo + i] = v;
+    }
+  }
+  return out;
+}
+
+/**
+ * Strict decoding of an upload's tensors into one dense update per parameter: sizes
+ * from the parameter table, chunk counts within k, indices in range and ascending,
+ * codes among the quantizer's levels, scales finite in [0, 1e30], values finite.
+ * @throws {UploadRejected} naming the first problem
+ */
+export function decodeUpdate(
+  spec: CodecSpec,
+  enc: EncodedUpdate,
+  params: ReadonlyArray<{ name: string; shape: readonly number[] }>,
+  ctx: CodecContext = {},
+): Map<string, Float32Array> {
+  if (enc.codec !== spec.name) {
+    reject("wrong-codec", `upload uses codec '${enc.codec}', the network '${spec.name}'`);
+  }
+  const expected = new Set<string>();
+  for (const p of params) for (const t of tensorNames(spec, p.name)) expected.add(t);
+  for (const t of enc.tensors.keys()) {
+    if (!expected.has(t)) reject("extra-tensor", `unexpected tensor '${t}'`);
+  }
+  const out = new Map<string, Float32Array>();
+  for (const p of params) {
+    const n = p.shape.reduce((a, d) => a * d, 1);
+    out.set(p.name, decodeTensor(spec, enc, p.name, n, ctx));
+  }
+  return out;
+}

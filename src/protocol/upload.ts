@@ -1,0 +1,261 @@
+/**
+ * The protocol-v2 upload: a miner's encoded update as a signed safetensors file
+ * (docs/PROTOCOL.md, "Upload format"). The same conventions as the seed's slices
+ * (src/slices/wire.ts): string metadata, the SHA-256 of the data buffer, and an sr25519
+ * signature by the hotkey over the canonical text of every metadata value and every
+ * tensor's name, dtype, shape and offsets. `format` is `boltzmann-update/1`, and `codec`
+ * names the codec, so a slice can never pass for an update nor one codec for another.
+ *
+ * Reading is strict and ordered: size cap from the parameter table and codec, header cap,
+ * layout, metadata, fingerprint / window / hotkey, payload hash, signature, then the
+ * codec's own checks (codec.ts `decodeUpdate`). Each failure is an {@link UploadRejected}.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { decodeAddress, sr25519Verify } from "@polkadot/util-crypto";
+import { parseSafetensorsHeader, SafetensorsError, safetensorsHeader } from "../safetensors.ts";
+import { hex, META_KEY_RE, META_VALUE_RE, type Signer, signingMessage } from "../slices/wire.ts";
+import {
+  type CodecContext,
+  type CodecSpec,
+  decodeUpdate,
+  type EncodedTensor,
+  type EncodedUpdate,
+  payloadCap,
+  UploadRejected,
+  type UploadRejectReason,
+} from "./codec.ts";
+
+/** Value of the `format` metadata key. */
+export const UPLOAD_FORMAT = "boltzmann-update/1";
+
+/** What an upload says about itself (signed). */
+export interface UploadMeta {
+  window: number;
+  /** ss58 address of the signing hotkey. */
+  hotkey: string;
+  /** `modelFingerprint()` of the model (src/hparams.ts). */
+  fingerprint: string;
+  /** Digest of θ_w the update was computed at (outer.ts `paramsDigest`), when known. */
+  theta?: string;
+  loss?: number;
+  tokens?: number;
+  batches?: number;
+}
+
+/** What a receiver expects. */
+export interface UploadExpect {
+  spec: CodecSpec;
+  /** The parameter table (sets every size). */
+  params: ReadonlyArray<{ name: string; shape: readonly number[] }>;
+  fingerprint: string;
+  window?: number;
+  hotkey?: string;
+  /** Codec context (the slices codec's seed). */
+  ctx?: CodecContext;
+}
+
+/** A validated upload. */
+export interface ReadUpload {
+  meta: UploadMeta;
+  enc: EncodedUpdate;
+  /** The decoded dense update, one tensor per parameter. */
+  update: Map<string, Float32Array>;
+  payloadSha256: string;
+}
+
+function reject(reason: UploadRejectReason, detail: string): never {
+  throw new UploadRejected(reason, detail);
+}
+
+function metaStrings(meta: UploadMeta, codec: string): Record<string, string> {
+  const int = (v: number | undefined) => v === undefined || (Number.isSafeInteger(v) && v >= 0);
+  if (!int(meta.window) || !int(meta.tokens) || !int(meta.batches)) {
+    throw new RangeError(
+      "Invalid upload metadata: window, tokens and batches must be integers >= 0",
+    );
+  }
+  if (meta.loss !== undefined && !Number.isFinite(meta.loss)) {
+    throw new RangeError(`Invalid upload loss ${meta.loss}: expected a finite number`);
+  }
+  const m: Record<string, string> = {
+    format: UPLOAD_FORMAT,
+    codec,
+    window: String(meta.window),
+    hotkey: meta.hotkey,
+    fingerprint: meta.fingerprint,
+  };
+  if (meta.theta !== undefined) m.theta = meta.theta;
+  if (meta.loss !== undefined) m.loss = String(meta.loss);
+  if (meta.tokens !== undefined) m.tokens = String(meta.tokens);
+  if (meta.batches !== undefined) m.batches = String(meta.batches);
+  return m;
+}
+
+/**
+ * Signs and serialises an encoded update.
+ * @returns the bytes to upload (their length is what a miner uploads per window)
+ * @throws {RangeError} on a hotkey/signer mismatch or bad metadata
+ */
+export function writeUpload(enc: EncodedUpdate, meta: UploadMeta, signer: Signer): Uint8Array {
+  if (signer.address !== meta.hotkey) {
+    throw new RangeError(
+      `Cannot sign an upload of hotkey '${meta.hotkey}' with the key of '${signer.address}'`,
+    );
+  }
+  const entries = [...enc.tensors].map(([name, t]) => ({ name, ...t }));
+  const h = createHash("sha256");
+  for (const e of entries) h.update(e.bytes);
+  const metadata = metaStrings(meta, enc.codec);
+  metadata.payload_sha256 = h.digest("hex");
+  let pos = 0;
+  const layout = entries.map((e) => {
+    const begin = pos;
+    pos += e.bytes.length;
+    return { name: e.name, dtype: e.dtype, shape: e.shape, begin, end: pos };
+  });
+  const sig = signer.sign(signingMessage(metadata, layout));
+  if (sig.length !== 64) throw new RangeError(`Signer returned ${sig.length} bytes, expected 64`);
+  metadata.signature = "0x" + hex(sig);
+  const { header, offsets } = safetensorsHeader(entries, metadata);
+  const out = new Uint8Array(header.length + pos);
+  out.set(header, 0);
+  entries.forEach((e, i) => out.set(e.bytes, header.length + offsets[i]![0]));
+  return out;
+}
+
+/** The JSON-header cap: 2 KiB of metadata plus, per parameter, four tensors' entries. */
+export function uploadHeaderCap(params: ReadonlyArray<{ name: string }>): number {
+  let n = 2048;
+  for (const p of params) n += 4 * (p.name.length + 8 + 96);
+  return Math.ceil(n / 8) * 8;
+}
+
+/** The largest valid upload for `expect`: downloads stop here. */
+export function uploadByteCap(expect: Pick<UploadExpect, "spec" | "params">): number {
+  return 8 + uploadHeaderCap(expect.params) + payloadCap(expect.spec, expect.params);
+}
+
+const UINT = /^(0|[1-9]\d{0,15})$/;
+const NUM = /^-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?$/;
+
+function parseMeta(md: Record<string, string>, spec: CodecSpec): UploadMeta & { sig: string } {
+  if (md.format !== UPLOAD_FORMAT) {
+    reject("wrong-format", `format is ${JSON.stringify(md.format)}, expected '${UPLOAD_FORMAT}'`);
+  }
+  for (const [k, v] of Object.entries(md)) {
+    if (!META_KEY_RE.test(k) || !META_VALUE_RE.test(v)) {
+      reject("bad-metadata", `metadata key ${JSON.stringify(k)} or its value has bad characters`);
+    }
+  }
+  for (const k of ["codec", "window", "hotkey", "fingerprint", "payload_sha256", "signature"]) {
+    if (md[k] === undefined) reject("bad-metadata", `metadata '${k}' is missing`);
+  }
+  if (md.codec !== spec.name) {
+    reject("wrong-codec", `codec '${md.codec}', the network uses '${spec.name}'`);
+  }
+  const uint = (k: string): number | undefined => {
+    const v = md[k];
+    if (v === undefined) return undefined;
+    if (!UINT.test(v) || !Number.isSafeInteger(Number(v))) {
+      reject("bad-metadata", `metadata '${k}' is '${v}', expected an integer >= 0`);
+    }
+    return Number(v);
+  };
+  const meta: UploadMeta = {
+    window: uint("window")!,
+    hotkey: md.hotkey!,
+    fingerprint: md.fingerprint!,
+  };
+  if (md.theta !== undefined) {
+    if (!/^[0-9a-f]{64}$/.test(md.theta)) reject("bad-metadata", "metadata 'theta' is not 64 hex");
+    meta.theta = md.theta;
+  }
+  if (md.loss !== undefined) {
+    const loss = Number(md.loss);
+    if (!NUM.test(md.loss) || !Number.isFinite(loss)) {
+      reject("bad-metadata", `metadata 'loss' is '${md.loss}', expected a finite number`);
+    }
+    meta.loss = loss;
+  }
+  const tokens = uint("tokens"), batches = uint("batches");
+  if (tokens !== undefined) meta.tokens = tokens;
+  if (batches !== undefined) meta.batches = batches;
+  if (!/^[0-9a-f]{64}$/.test(md.payload_sha256!)) {
+    reject("bad-metadata", "metadata 'payload_sha256' is not 64 lowercase hex digits");
+  }
+  if (!/^0x[0-9a-f]{128}$/.test(md.signature!)) {
+    reject("bad-metadata", "metadata 'signature' is not 0x and 128 lowercase hex digits");
+  }
+  return { ...meta, sig: md.signature! };
+}
+
+function hexToBytes(h: string): Uint8Array {
+  const out = new Uint8Array(h.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(h.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+/**
+ * Validates untrusted upload bytes and decodes them (order in the module doc).
+ * @throws {UploadRejected} with the first failed check's reason
+ */
+export function readUpload(bytes: Uint8Array, expect: UploadExpect): ReadUpload {
+  const cap = uploadByteCap(expect);
+  if (bytes.length > cap) reject("too-large", `${bytes.length} bytes exceeds the cap of ${cap}`);
+  if (bytes.length < 8) reject("truncated", `${bytes.length} bytes, shorter than 8`);
+  const hcap = uploadHeaderCap(expect.params);
+  const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  if (n > BigInt(bytes.length - 8)) {
+    reject("truncated", `header length ${n} exceeds the file's ${bytes.length - 8} bytes`);
+  }
+  let header;
+  try {
+    header = parseSafetensorsHeader(bytes, bytes.length, { maxHeaderBytes: hcap, label: "upload" });
+  } catch (e) {
+    if (!(e instanceof SafetensorsError)) throw e;
+    const detail = e.message.replace(/^Cannot read upload: /, "");
+    reject(/past the data buffer|shorter/.test(detail) ? "truncated" : "bad-layout", detail);
+  }
+  const m = parseMeta(header.metadata, expect.spec);
+  if (m.fingerprint !== expect.fingerprint) {
+    reject(
+      "wrong-fingerprint",
+      `model fingerprint '${m.fingerprint}', expected '${expect.fingerprint}'`,
+    );
+  }
+  if (expect.window !== undefined && m.window !== expect.window) {
+    reject("wrong-window", `window ${m.window}, expected ${expect.window}`);
+  }
+  if (expect.hotkey !== undefined && m.hotkey !== expect.hotkey) {
+    reject("wrong-hotkey", `signed by hotkey '${m.hotkey}' but uploaded by '${expect.hotkey}'`);
+  }
+  const data = bytes.subarray(header.dataStart);
+  const payload = createHash("sha256").update(data).digest("hex");
+  if (payload !== header.metadata.payload_sha256) {
+    reject("payload-hash", `payload SHA-256 ${payload} differs from the signed one`);
+  }
+  const layout = [...header.tensors].map(([name, t]) => ({ name, ...t }));
+  let ok = false;
+  try {
+    ok = sr25519Verify(
+      signingMessage(header.metadata, layout),
+      hexToBytes(m.sig.slice(2)),
+      decodeAddress(m.hotkey),
+    );
+  } catch {
+    ok = false;
+  }
+  if (!ok) reject("bad-signature", `signature does not verify for hotkey '${m.hotkey}'`);
+  const tensors = new Map<string, EncodedTensor>();
+  let total = 0;
+  for (const [name, t] of header.tensors) {
+    tensors.set(name, { dtype: t.dtype, shape: t.shape, bytes: data.slice(t.begin, t.end) });
+    total += t.end - t.begin;
+  }
+  const enc: EncodedUpdate = { codec: expect.spec.name, tensors, bytes: total };
+  const update = decodeUpdate(expect.spec, enc, expect.params, expect.ctx);
+  const { sig: _s, ...meta } = m;
+  return { meta, enc, update, payloadSha256: payload };
+}
