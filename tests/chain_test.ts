@@ -12,6 +12,7 @@ import {
   hotkeyFromUri,
   startLocalnet,
 } from "../src/chain/mod.ts";
+import { readNeuron, readRuntimeInfo, readSubnetParams } from "../src/chain/runtime_info.ts";
 import { seedBlock, sliceSeed, windowOf, windowStart } from "../src/window.ts";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -66,6 +67,47 @@ Deno.test({
       assert.equal(await chain.uidOf(netuid, keys[2]!.ss58), 2);
       assert.equal(await chain.uidOf(netuid, stranger.ss58), undefined);
       assert.deepEqual(await net.uids(), new Map(keys.map((k, i) => [k.ss58, i])));
+    });
+
+    await t.step("runtime info, subnet parameters and a neuron as the chain has them", async () => {
+      const api = await chain.api();
+      const info = readRuntimeInfo(api);
+      assert.equal(info.specName, "node-subtensor");
+      assert.equal(info.specVersion, 218);
+      // Spec 218's list, as its metadata names it; every one encodable.
+      assert.deepEqual(info.extensions.map((e) => e.name), [
+        "CheckNonZeroSender",
+        "CheckSpecVersion",
+        "CheckTxVersion",
+        "CheckGenesis",
+        "CheckMortality",
+        "CheckNonce",
+        "CheckWeight",
+        "ChargeTransactionPayment",
+        "SubtensorSignedExtension",
+        "CommitmentsSignedExtension",
+        "CheckMetadataHash",
+      ]);
+      assert.ok(info.extensions.every((e) => e.understood), JSON.stringify(info.extensions));
+      const p = await readSubnetParams(api, netuid);
+      // startLocalnet: tempo 10, commit-reveal off, rate limit 0; the runtime's defaults else.
+      assert.deepEqual(
+        { ...p, revealPeriodEpochs: undefined },
+        {
+          tempo: 10,
+          commitRevealEnabled: false,
+          revealPeriodEpochs: undefined,
+          weightsRateLimit: 0,
+          weightsVersionKey: 0n,
+        },
+      );
+      assert.ok(p.revealPeriodEpochs >= 1);
+      const n = await readNeuron(api, netuid, keys[2]!.ss58);
+      assert.equal(n?.uid, 2);
+      assert.equal(n?.validatorPermit, true);
+      assert.equal(typeof n?.stake, "bigint");
+      assert.equal(await readNeuron(api, netuid, stranger.ss58), null);
+      await assert.rejects(readSubnetParams(api, 999), /Subnet 999 does not exist/);
     });
 
     await t.step("commitments are set and read back", async () => {

@@ -19,7 +19,9 @@
 import { ApiPromise, type SubmittableResult, WsProvider } from "@polkadot/api";
 import type { KeyringPair } from "@polkadot/keyring/types";
 import { u8aToString } from "@polkadot/util";
+import { Metadata, TypeRegistry } from "@polkadot/types";
 import { getLogger } from "../log.ts";
+import { deriveExtensions, type ExtensionDef, extensionEntries, refusal } from "./extensions.ts";
 import type { Chain, Hotkey, Metagraph } from "./mod.ts";
 import { normalizeWeights } from "./weights.ts";
 
@@ -111,7 +113,12 @@ async function openApi(
       provider.on("disconnected", () => reject(new Error("connection closed")));
     });
     failed.catch(() => {});
-    api = new ApiPromise({ provider, noInitWarn: true, throwOnConnect: true, metadata });
+    const signedExtensions = await withTimeout(
+      Promise.race([provider.isReady.then(() => extensionsOf(provider)), failed]),
+      timeoutMs,
+      "reading the metadata",
+    );
+    api = new ApiPromise({ provider, throwOnConnect: true, metadata, signedExtensions });
     api.isReadyOrError.catch(() => {});
     await withTimeout(Promise.race([api.isReadyOrError, failed]), timeoutMs, "connecting");
     return api;
@@ -120,6 +127,29 @@ async function openApi(
     throw e;
   }
 }
+
+/**
+ * Every transaction extension of the node's runtime, derived from its metadata (see
+ * extensions.ts), read before the api is built so `@polkadot/types` never guesses one.
+ * @throws {Error} naming every extension that cannot be derived
+ */
+async function extensionsOf(provider: WsProvider): Promise<Record<string, ExtensionDef>> {
+  const [hex, version] = await Promise.all([
+    provider.send<string>("state_getMetadata", []),
+    provider.send<{ specName: string; specVersion: number }>("state_getRuntimeVersion", []),
+  ]);
+  if (typeof hex !== "string" || !/^0x[0-9a-f]+$/i.test(hex) || hex.length > 64 << 20) {
+    throw new Error("the node sent no metadata");
+  }
+  const md = new Metadata(new TypeRegistry(), hex as `0x${string}`);
+  const derived = deriveExtensions(md.asLatest.lookup, extensionEntries(md));
+  const refused = refusal(derived.info, `${version.specName} spec ${version.specVersion}`);
+  if (refused) throw new ExtensionError(refused);
+  return derived.defs;
+}
+
+/** A runtime whose extensions boltzmann cannot encode: never worth retrying. */
+export class ExtensionError extends Error {}
 
 /** A block subscription that survives reconnects. */
 interface BlockSub {
@@ -165,6 +195,7 @@ export class SubtensorChain implements Chain {
     try {
       this.#adopt(await openApi(this.endpoint, this.#timeoutMs, this.#rpcTimeoutMs, {}));
     } catch (e) {
+      if (e instanceof ExtensionError) throw new Error(`${e.message} (${this.endpoint})`);
       throw new Error(
         `Cannot connect to subtensor at ${this.endpoint}: ${
           msg(e)
