@@ -47,22 +47,26 @@ export interface BucketLocation {
 /** How strictly to check: public networks (finney, test) or a local one. */
 export type CommitmentPolicy = "public" | "local";
 
-/** Why a commitment was refused: a short stable code (a metrics label) and a sentence. */
-export type RejectReason =
-  | "too_long"
-  | "bad_characters"
-  | "bad_format"
-  | "unknown_field"
-  | "duplicate_field"
-  | "missing_bucket"
-  | "bad_bucket"
-  | "bad_endpoint"
-  | "insecure_endpoint"
-  | "file_endpoint"
-  | "private_endpoint"
-  | "bad_region"
-  | "bad_prefix"
-  | "bad_credentials";
+/** Why a commitment was refused: short stable codes (metrics labels). */
+export const REJECT_REASONS = [
+  "too_long",
+  "bad_characters",
+  "bad_format",
+  "unknown_field",
+  "duplicate_field",
+  "missing_bucket",
+  "bad_bucket",
+  "bad_endpoint",
+  "insecure_endpoint",
+  "file_endpoint",
+  "private_endpoint",
+  "bad_region",
+  "bad_prefix",
+  "bad_credentials",
+] as const;
+
+/** One of {@link REJECT_REASONS}. */
+export type RejectReason = typeof REJECT_REASONS[number];
 
 /** A commitment that {@link parseCommitment} refused. */
 export class CommitmentRejected extends Error {
@@ -361,4 +365,55 @@ export function describeLocation(loc: BucketLocation): string {
     : loc.endpoint ?? `AWS ${loc.region ?? "us-east-1"}`;
   const path = `s3://${loc.bucket}${loc.prefix ? `/${loc.prefix}` : ""}`;
   return `${path} on ${where}${loc.read ? " (read keys committed)" : ""}`;
+}
+
+/**
+ * The policy for a chain: `local` for `--subtensor.network local`, or an explicit
+ * endpoint on a loopback host (a chain on this machine is a local network); `public`
+ * otherwise (finney, test, and any other endpoint — strict unless told).
+ */
+export function policyFor(network?: string, chainEndpoint?: string): CommitmentPolicy {
+  if (network === "local") return "local";
+  if (network === undefined && chainEndpoint !== undefined) {
+    try {
+      const h = new URL(chainEndpoint).hostname;
+      if (h === "localhost" || h === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(h)) return "local";
+    } catch { /* not a URL: connecting will say so */ }
+  }
+  return "public";
+}
+
+/** A hotkey whose commitment was refused. */
+export interface RefusedCommitment {
+  hotkey: string;
+  reason: RejectReason;
+  detail: string;
+}
+
+/**
+ * Splits a subnet's commitments (hotkey → text) into the ones that parse under `policy`
+ * and the refused ones with their reasons.
+ */
+export function screenCommitments(
+  commitments: ReadonlyMap<string, string>,
+  policy: CommitmentPolicy,
+): { accepted: Map<string, string>; refused: RefusedCommitment[] } {
+  const accepted = new Map<string, string>(), refused: RefusedCommitment[] = [];
+  for (const [hotkey, text] of commitments) {
+    try {
+      parseCommitment(text, policy);
+      accepted.set(hotkey, text);
+    } catch (e) {
+      if (!(e instanceof CommitmentRejected)) throw e;
+      refused.push({ hotkey, reason: e.reason, detail: e.detail });
+    }
+  }
+  return { accepted, refused };
+}
+
+/** Counts of refused commitments by reason (every reason present, zeros included). */
+export function countByReason(refused: readonly RefusedCommitment[]): Record<RejectReason, number> {
+  const out = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;
+  for (const r of refused) out[r.reason]++;
+  return out;
 }

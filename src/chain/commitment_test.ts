@@ -2,14 +2,18 @@ import assert from "node:assert/strict";
 import {
   type BucketLocation,
   CommitmentRejected,
+  countByReason,
   describeLocation,
   encodeCommitment,
   MAX_COMMITMENT_TEXT,
   nonPublicHost,
   parseCommitment,
+  policyFor,
   r2AccountOf,
   r2Endpoint,
+  REJECT_REASONS,
   type RejectReason,
+  screenCommitments,
 } from "./commitment.ts";
 
 const R2_ACCOUNT = "0123456789abcdef0123456789abcdef";
@@ -171,4 +175,38 @@ Deno.test("R2 endpoints and descriptions", () => {
   assert.deepEqual(d, `s3://slices on R2 account ${R2_ACCOUNT} (read keys committed)`);
   assert.ok(!d.includes(R2_READ.secretAccessKey));
   assert.deepEqual(describeLocation({ bucket: "b-1", prefix: "x" }), "s3://b-1/x on AWS us-east-1");
+});
+
+Deno.test("policyFor: local only when told, or for a chain on this machine", () => {
+  assert.equal(policyFor("local"), "local");
+  assert.equal(policyFor(undefined, "ws://127.0.0.1:9944"), "local");
+  assert.equal(policyFor(undefined, "ws://localhost:9944"), "local");
+  assert.equal(policyFor("local", "ws://10.0.0.5:9944"), "local");
+  assert.equal(policyFor("test"), "public");
+  assert.equal(policyFor("finney"), "public");
+  assert.equal(policyFor(undefined), "public");
+  assert.equal(policyFor(undefined, "wss://lite.example.org:443"), "public");
+  assert.equal(policyFor("test", "ws://127.0.0.1:9944"), "public");
+});
+
+Deno.test("screenCommitments splits accepted and refused, with reasons and counts", () => {
+  const m = new Map([
+    ["hk-a", "b1;b=bucket-a"],
+    ["hk-b", "b1;e=https://10.1.2.3;b=bucket-b"],
+    ["hk-c", "s3://old-style"],
+    ["hk-d", "b1;e=file:///tmp/d"],
+  ]);
+  const pub = screenCommitments(m, "public");
+  assert.deepEqual([...pub.accepted.keys()], ["hk-a"]);
+  assert.deepEqual(pub.refused.map((r) => [r.hotkey, r.reason]), [
+    ["hk-b", "private_endpoint"],
+    ["hk-c", "bad_format"],
+    ["hk-d", "file_endpoint"],
+  ]);
+  const counts = countByReason(pub.refused);
+  assert.equal(counts.private_endpoint, 1);
+  assert.equal(counts.too_long, 0);
+  assert.equal(Object.keys(counts).length, REJECT_REASONS.length);
+  const local = screenCommitments(m, "local");
+  assert.deepEqual([...local.accepted.keys()], ["hk-a", "hk-b", "hk-d"]);
 });

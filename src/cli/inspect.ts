@@ -19,8 +19,8 @@ import { parseKey } from "../roles/keys.ts";
 import { sliceSize } from "../window.ts";
 import { ENGINE_FLAGS, engineOptions } from "./engine.ts";
 import { DATASET_FLAGS, datasetFromFlags } from "./dataset.ts";
-import { resolveStore, s3Env } from "../store/resolve.ts";
-import type { Store } from "../store/mod.ts";
+import { countByReason, policyFor, type RefusedCommitment } from "../chain/commitment.ts";
+import { peerStores, screenChain } from "./commitments.ts";
 import { connectSubtensor, type NetworkName, NETWORKS } from "../chain/mod.ts";
 import { createTrainer, type Trainer } from "../train/trainer.ts";
 import type { Tensors } from "../model/params.ts";
@@ -257,23 +257,21 @@ async function inspectWindowCmd(window: number, flags: Flags): Promise<number> {
     throw new UsageError(`Invalid --netuid '${netuidFlag}': expected an integer from 0 to 65535`);
   }
   const env = loadEnv();
-  const s3 = s3Env(env);
-  const stores = new Map<string, Store>();
-  const openStore = (loc: string) => {
-    let st = stores.get(loc);
-    if (!st) stores.set(loc, st = resolveStore(loc, s3));
-    return st;
-  };
   const network = str(flags, "subtensor.network");
   if (network !== undefined && !(NETWORKS as readonly string[]).includes(network)) {
     throw new UsageError(
       `Invalid --subtensor.network '${network}': expected one of ${NETWORKS.join(", ")}`,
     );
   }
-  const chain = await connectSubtensor({
-    network: network as NetworkName | undefined,
-    endpoint: str(flags, "subtensor.chain_endpoint"),
-  });
+  const endpoint = str(flags, "subtensor.chain_endpoint");
+  const policy = policyFor(network, endpoint);
+  // Peers' buckets are opened from their commitments alone, as a validator opens them.
+  const openStore = peerStores(policy);
+  const screened = screenChain(
+    await connectSubtensor({ network: network as NetworkName | undefined, endpoint }),
+    policy,
+  );
+  const chain = screened.chain;
   let trainer: Trainer | undefined;
   try {
     let params: Tensors | undefined;
@@ -303,12 +301,30 @@ async function inspectWindowCmd(window: number, flags: Flags): Promise<number> {
       await Deno.writeTextFile(`${plot}.tmp`, svg);
       await Deno.rename(`${plot}.tmp`, plot);
     }
-    console.log(flags.json ? JSON.stringify(r) : formatInspection(r));
+    const refused = screened.refused();
+    if (flags.json) {
+      console.log(JSON.stringify({ ...r, commitmentsRefused: refused }));
+    } else {
+      console.log(formatInspection(r));
+      console.log(formatRefused(refused));
+    }
     return 0;
   } finally {
     await trainer?.close();
     await chain.close();
   }
+}
+
+/** The refused commitments section: a count per reason, then one line per hotkey. */
+export function formatRefused(refused: readonly RefusedCommitment[]): string {
+  if (refused.length === 0) return "Bucket commitments refused: none";
+  const counts = Object.entries(countByReason(refused)).filter(([, n]) => n > 0);
+  return [
+    `Bucket commitments refused: ${refused.length} (${
+      counts.map(([r, n]) => `${r} ${n}`).join(", ")
+    })`,
+    ...refused.map((r) => `  ${r.hotkey}  ${r.reason}: ${r.detail}`),
+  ].join("\n");
 }
 
 export const command: Command = {

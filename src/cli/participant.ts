@@ -17,7 +17,22 @@ import { loadCheckpoint, saveCheckpoint } from "../model/checkpoint.ts";
 import { Metrics } from "../metrics.ts";
 import { type MetricsServer, serveMetrics } from "./metrics_server.ts";
 import { getLogger } from "../log.ts";
-import { resolveStore, s3Env } from "../store/resolve.ts";
+import {
+  committedLocation,
+  readKeysEnv,
+  resolveStore,
+  type S3Env,
+  s3Env,
+} from "../store/resolve.ts";
+import {
+  type BucketLocation,
+  type CommitmentPolicy,
+  CommitmentRejected,
+  encodeCommitment,
+  parseCommitment,
+  policyFor,
+} from "../chain/commitment.ts";
+import { peerStores, screenChain } from "./commitments.ts";
 import type { Store } from "../store/mod.ts";
 import { createTrainer } from "../train/trainer.ts";
 import {
@@ -52,7 +67,7 @@ export const PARTICIPANT_USAGE = [
   "  --wallet.path P                     wallets folder (default ~/.bittensor/wallets)",
   "  --subtensor.network finney|test|local, or --subtensor.chain_endpoint ws://host:port",
   "  --netuid N                          the subnet (required)",
-  "  --bucket B                          our bucket: s3://name, file:///abs/dir, or a name",
+  "  --bucket B                          our bucket: s3://name[/prefix], file:///abs/dir, or a name",
   "  --preset tiny|seed, --hparams FILE  hyper-parameters (all peers must agree)",
   "  --device cpu|cuda, --threads N      compute",
   "  --dataset embedded|fineweb          data source (see `boltzmann data --help`)",
@@ -64,7 +79,9 @@ export const PARTICIPANT_USAGE = [
   "  --metrics HOST:PORT                 serve Prometheus metrics",
   "  --max-windows N                     stop after N windows",
   "  --json --log-level L --log-format text|json",
-  "Environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, AWS_REGION (or .env)",
+  "Environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, AWS_REGION (or .env);",
+  "  BOLTZMANN_READ_ACCESS_KEY_ID, BOLTZMANN_READ_SECRET_ACCESS_KEY: read-only keys committed",
+  "  on chain for peers (public: anyone can read them)",
 ];
 
 /** Everything the role loops take, built from flags, and what the CLI needs besides. */
@@ -76,7 +93,7 @@ export interface Participant extends RoleDeps<Hotkey, Chain> {
   close(): Promise<void>;
 }
 
-/** The committed location of a bucket flag (`file://` made absolute). */
+/** A `--bucket` value with a local directory made an absolute `file://` URL. */
 export function bucketLocation(bucket: string): string {
   if (bucket.startsWith("file://")) return bucket;
   if (bucket.startsWith("/") || bucket.startsWith(".")) {
@@ -84,6 +101,29 @@ export function bucketLocation(bucket: string): string {
     return `file://${Deno.realPathSync(bucket)}`;
   }
   return bucket.startsWith("s3://") ? bucket : `s3://${bucket}`;
+}
+
+/**
+ * The commitment text of our bucket (`own` as {@link bucketLocation} returns it), checked
+ * as peers on this network will check it.
+ * @throws {RangeError} naming why peers would refuse it
+ */
+export function ourCommitment(
+  own: string,
+  s3: S3Env,
+  read: BucketLocation["read"],
+  policy: CommitmentPolicy,
+): string {
+  const text = encodeCommitment(committedLocation(own, s3, read));
+  try {
+    parseCommitment(text, policy);
+  } catch (e) {
+    if (!(e instanceof CommitmentRejected)) throw e;
+    throw new RangeError(
+      `Peers on this network would refuse our bucket commitment (${e.reason}): ${e.detail}; public networks need an https endpoint on a public host`,
+    );
+  }
+  return text;
 }
 
 /**
@@ -116,29 +156,32 @@ export async function buildParticipant(flags: Flags): Promise<Participant> {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const location = bucketLocation(bucket);
-  let store: Store;
+  const policy = policyFor(network, str(flags, "subtensor.chain_endpoint"));
+  let store: Store, location: string;
   try {
-    store = resolveStore(location, s3);
+    const own = bucketLocation(bucket);
+    store = resolveStore(own, s3);
+    location = ourCommitment(own, s3, readKeysEnv(env), policy);
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const stores = new Map<string, Store>();
-  const openStore = (loc: string) => {
-    let s = stores.get(loc);
-    if (!s) stores.set(loc, s = resolveStore(loc, s3));
-    return s;
-  };
+  const openStore = peerStores(policy);
   const key = await loadHotkey({
     walletPath: str(flags, "wallet.path") ?? env("BT_WALLET_PATH") ??
       defaultWalletPath(env("HOME") ?? "."),
     name: str(flags, "wallet.name", "default")!,
     hotkey: str(flags, "wallet.hotkey", "default")!,
   });
-  const chain = await connectSubtensor({
-    network: network as (typeof NETWORKS)[number] | undefined,
-    endpoint: str(flags, "subtensor.chain_endpoint"),
-  });
+  const metrics = new Metrics();
+  // Roles see only commitments that pass the network's policy.
+  const chain = screenChain(
+    await connectSubtensor({
+      network: network as (typeof NETWORKS)[number] | undefined,
+      endpoint: str(flags, "subtensor.chain_endpoint"),
+    }),
+    policy,
+    metrics,
+  ).chain;
   const dataset = await datasetFromFlags(flags, hp, env);
   const trainer = await createTrainer(hp, engineOptions(flags));
   let params: Tensors | null = null;
@@ -181,7 +224,6 @@ export async function buildParticipant(flags: Flags): Promise<Participant> {
       modelFingerprint(hp.model)
     }`,
   );
-  const metrics = new Metrics();
   const ac = new AbortController();
   const onSignal = () => ac.abort();
   Deno.addSignalListener("SIGINT", onSignal);
