@@ -6,19 +6,10 @@
  * and check the embedded corpus asset and to pack one window's batches.
  */
 import type { Bench } from "./mod.ts";
-import { parseFlags, str } from "../cli/args.ts";
 import { resolveHparams } from "../hparams.ts";
 import { CORPUS_ASSET, decodeCorpus, gunzip } from "../data/corpus.ts";
 import { corpusDataset } from "../data/pages.ts";
 import { newTokenizer, referenceTokenizer, type Tokenizer } from "../data/tokenizer.ts";
-
-function parseMb(v: string | undefined, fallback: number, name: string): number {
-  const x = v === undefined ? fallback : Number(v);
-  if (!Number.isFinite(x) || x <= 0 || x > 100) {
-    throw new RangeError(`Invalid --${name} '${v}': expected megabytes from 0 to 100`);
-  }
-  return x;
-}
 
 function time(t: Tokenizer, texts: readonly string[]): { ms: number; tokens: number } {
   const t0 = performance.now();
@@ -27,16 +18,18 @@ function time(t: Tokenizer, texts: readonly string[]): { ms: number; tokens: num
   return { ms: performance.now() - t0, tokens };
 }
 
-export const bench: Bench = {
-  summary: "tokenizer MB/s and tokens/s (ours vs llama-tokenizer-js), corpus load time",
-  async run(argv) {
-    const { flags } = parseFlags(argv, {
-      mb: { type: "string" },
-      "ref-mb": { type: "string" },
-    });
-    const mb = parseMb(str(flags, "mb"), 4, "mb");
-    const refMb = parseMb(str(flags, "ref-mb"), 0.5, "ref-mb");
+/** What `bench data` takes (the CLI parses it from flags). */
+export interface DataOptions {
+  /** Megabytes of text for our tokenizer, in (0, 100]. */
+  mb: number;
+  /** Megabytes of text for the reference tokenizer, in (0, 100]. */
+  refMb: number;
+  json: boolean;
+}
 
+export const bench: Bench<DataOptions> = {
+  summary: "tokenizer MB/s and tokens/s (ours vs llama-tokenizer-js), corpus load time",
+  async run({ mb, refMb, json }) {
     const l0 = performance.now();
     const gz = await Deno.readFile(CORPUS_ASSET);
     const corpus = decodeCorpus(await gunzip(gz));
@@ -89,7 +82,7 @@ export const bench: Bench = {
       pack_window_ms: +packMs.toFixed(2),
       pack_window_batches: batches.length,
     };
-    if (flags.json) {
+    if (json) {
       console.log(JSON.stringify(out));
       return 0;
     }

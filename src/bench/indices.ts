@@ -4,16 +4,20 @@
  * (the same permutation values sorted with `Uint32Array.prototype.sort`).
  */
 import type { Bench } from "./mod.ts";
-import { parseFlags } from "../cli/args.ts";
-import { hparamsFromFlags } from "../cli/config.ts";
+import type { Hparams } from "../hparams.ts";
 import { paramTable } from "../model/params.ts";
 import { feistel, keyWords, sliceIndices, sliceSize } from "../window.ts";
 
-export const bench: Bench = {
+/** What `bench indices` takes (the CLI parses it from flags). */
+export interface IndicesOptions {
+  /** The parameter table to derive indices for (`seed` by default). */
+  hp: Hparams;
+  json: boolean;
+}
+
+export const bench: Bench<IndicesOptions> = {
   summary: "slice-index derivation for a preset's full table, M indices/s (target >= 20)",
-  async run(argv) {
-    const { flags } = parseFlags(argv, { preset: { type: "string" }, hparams: { type: "string" } });
-    const hp = await hparamsFromFlags(flags, "seed");
+  run({ hp, json }) {
     const table = paramTable(hp.model);
     const seed = "delta:0x" + "5a".repeat(32);
     const pass = (tag: string) => {
@@ -48,7 +52,7 @@ export const bench: Bench = {
       ratio: +(rate / refRate).toFixed(2),
       target_m_per_s: 20,
     };
-    if (flags.json) console.log(JSON.stringify(out));
+    if (json) console.log(JSON.stringify(out));
     else {
       console.log(
         `indices  preset=${out.preset} tensors=${out.tensors} indices=${out.indices} ` +
@@ -56,6 +60,6 @@ export const bench: Bench = {
           `reference permute+sort ${out.reference_sort_m_per_s} M/s  ratio ${out.ratio}x`,
       );
     }
-    return 0;
+    return Promise.resolve(0);
   },
 };

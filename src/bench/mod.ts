@@ -1,12 +1,14 @@
-/** The benchmark registry: one file per benchmark, each `run(argv) → exit code`. */
-import { bench as indices } from "./indices.ts";
-import { bench as train } from "./train.ts";
-import { bench as data } from "./data.ts";
-import { bench as slices } from "./slices.ts";
+/**
+ * The benchmark shape: one file per benchmark, each `run(options) → exit code` with the
+ * options already parsed (the CLI's `bench` command maps flags to them; see
+ * src/cli/bench.ts). Benchmarks print figures against a reference measured in the same
+ * run and never assert on time.
+ *
+ * @module
+ */
 
-export interface Bench {
+/** A benchmark that takes options `O`. */
+export interface Bench<O> {
   summary: string;
-  run(argv: string[]): Promise<number>;
+  run(options: O): Promise<number>;
 }
-
-export const BENCHES: Readonly<Record<string, Bench>> = { indices, train, data, slices };

@@ -11,8 +11,7 @@
  * access pattern is the one of a real model.
  */
 import type { Bench } from "./mod.ts";
-import { parseFlags, str } from "../cli/args.ts";
-import { modelFingerprint, resolveHparams } from "../hparams.ts";
+import { type Hparams, modelFingerprint } from "../hparams.ts";
 import { paramTable, type Tensors } from "../model/params.ts";
 import { DERIVATION_VERSION, sliceIndices } from "../window.ts";
 import { gather, scatter } from "../slices/gather.ts";
@@ -64,15 +63,20 @@ function cos(a: Float32Array, b: Float32Array): number {
   return ab / Math.sqrt(aa * bb);
 }
 
-export const bench: Bench = {
+/** What `bench slices` takes (the CLI parses it from flags). */
+export interface SlicesOptions {
+  /** The parameter table and compression (`seed` by default). */
+  hp: Hparams;
+  json: boolean;
+}
+
+export const bench: Bench<SlicesOptions> = {
   summary: "gather/scatter vs TypedArray.set, codec GB/s, sign/verify ms, S3 vs file MB/s",
-  async run(argv) {
-    const { flags } = parseFlags(argv, { preset: { type: "string" } });
-    const hp = resolveHparams(str(flags, "preset", "seed")!);
+  async run({ hp, json }) {
     const table = paramTable(hp.model);
     const start = performance.now();
     const say = (s: string) =>
-      flags.json || console.log(`${s}  [${((performance.now() - start) / 1000).toFixed(1)} s]`);
+      json || console.log(`${s}  [${((performance.now() - start) / 1000).toFixed(1)} s]`);
     const out: Record<string, unknown> = { preset: hp.preset, compression: hp.compression };
 
     // Parameters: one buffer per distinct size, filled with small values.
@@ -243,7 +247,7 @@ export const bench: Bench = {
     say(
       `  BF16 deltas: |score(bf16) - score(f32)| <= ${out.bf16_score_abs_error_max} (cos, 1M values)`,
     );
-    if (flags.json) console.log(JSON.stringify(out));
+    if (json) console.log(JSON.stringify(out));
     return 0;
   },
 };

@@ -9,8 +9,6 @@
  * does no multiplications) + 12 · layers · T · H for attention scores and mixing.
  */
 import type { Bench } from "./mod.ts";
-import { int, oneOf, parseFlags } from "../cli/args.ts";
-import { hparamsFromFlags } from "../cli/config.ts";
 import type { Hparams } from "../hparams.ts";
 import { initParams } from "../model/init.ts";
 import { paramCount, paramTable } from "../model/params.ts";
@@ -64,21 +62,20 @@ function peakRssMb(): number {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-export const bench: Bench = {
+/** What `bench train` takes (the CLI parses it from flags). */
+export interface TrainOptions {
+  /** Model and batch shape (`--hparams` sets batch_size / sequence_length, e.g. to match
+   * bench/torch_step.py). */
+  hp: Hparams;
+  device: "cpu" | "cuda";
+  steps: number;
+  threads: number;
+  json: boolean;
+}
+
+export const bench: Bench<TrainOptions> = {
   summary: "training step tokens/s and GFLOP/s vs ONNX Runtime MatMul (target ratio >= 0.5)",
-  async run(argv) {
-    const { flags } = parseFlags(argv, {
-      preset: { type: "string" },
-      hparams: { type: "string" },
-      steps: { type: "string" },
-      threads: { type: "string" },
-      device: { type: "string" },
-    });
-    // --hparams sets batch_size / sequence_length (e.g. to match bench/torch_step.py).
-    const hp = await hparamsFromFlags(flags);
-    const device = oneOf(flags, "device", ["cpu", "cuda"] as const, "cpu");
-    const steps = int(flags, "steps", 5, 1, 1000);
-    const threads = int(flags, "threads", navigator.hardwareConcurrency || 2, 1, 1024);
+  async run({ hp, device, steps, threads, json }) {
     const table = paramTable(hp.model);
     const params = initParams(hp.model, 0);
     const tokensPerBatch = hp.batchSize * hp.seqLen;
@@ -167,7 +164,7 @@ export const bench: Bench = {
       bytes_out_per_step: 4 * P + 4,
       peak_rss_mb: peakRssMb(),
     };
-    if (flags.json) console.log(JSON.stringify(out));
+    if (json) console.log(JSON.stringify(out));
     else {
       console.log(
         `train  preset=${out.preset} threads=${threads} params=${P} batch=${hp.batchSize}x${hp.seqLen}\n` +

@@ -1,27 +1,92 @@
-/** `boltzmann bench <name>`: benchmarks that print figures (never timed assertions). */
-import type { Command } from "./command.ts";
-import { UsageError } from "./args.ts";
-import { BENCHES } from "../bench/mod.ts";
+/**
+ * `boltzmann bench <name>`: benchmarks that print figures (never timed assertions). Each
+ * benchmark's flags are a surface in flags.ts; this file maps the parsed options to the
+ * benchmark's own options type (src/bench/ never reads flags).
+ *
+ * @module
+ */
+import { type Command, parseCommand, usage } from "./command.ts";
+import { type Options, type Surface, UsageError } from "./args.ts";
+import { hparamsFromFlags } from "./config.ts";
+import { BENCH_DATA, BENCH_HPARAMS, BENCH_TRAIN, HPARAMS } from "./flags.ts";
+import { bench as indices } from "../bench/indices.ts";
+import { bench as train } from "../bench/train.ts";
+import { bench as data } from "../bench/data.ts";
+import { bench as slices } from "../bench/slices.ts";
+
+/** A benchmark as the CLI sees it: its flags and how they become its options. */
+interface Entry {
+  summary: string;
+  surfaces: readonly Surface[];
+  run(o: Options): Promise<number>;
+}
+
+const json = (o: Options) => o.bool("json");
+
+/** Every benchmark, by name. */
+export const BENCHES: Readonly<Record<string, Entry>> = {
+  indices: {
+    summary: indices.summary,
+    surfaces: [BENCH_HPARAMS],
+    run: async (o) => indices.run({ hp: await hparamsFromFlags(o, "seed"), json: json(o) }),
+  },
+  train: {
+    summary: train.summary,
+    surfaces: [BENCH_TRAIN, HPARAMS],
+    run: async (o) =>
+      train.run({
+        hp: await hparamsFromFlags(o),
+        device: o.choice<"cpu" | "cuda">("device"),
+        steps: o.num("steps"),
+        threads: o.numOpt("threads") ?? (navigator.hardwareConcurrency || 2),
+        json: json(o),
+      }),
+  },
+  data: {
+    summary: data.summary,
+    surfaces: [BENCH_DATA],
+    run: (o) => data.run({ mb: o.num("mb"), refMb: o.num("ref-mb"), json: json(o) }),
+  },
+  slices: {
+    summary: slices.summary,
+    surfaces: [BENCH_HPARAMS],
+    run: async (o) => slices.run({ hp: await hparamsFromFlags(o, "seed"), json: json(o) }),
+  },
+};
+
+const ABOUT = [
+  "boltzmann bench <name> [flags]   (boltzmann bench <name> --help for its flags)",
+  "",
+  "Benchmarks (each compares against a reference measured in the same run):",
+  ...Object.entries(BENCHES).map(([n, b]) => `  ${n.padEnd(8)}  ${b.summary}`),
+  "",
+  "See docs/PERFORMANCE.md.",
+].join("\n");
+
+function entry(name: string | undefined): Entry {
+  const b = name === undefined ? undefined : BENCHES[name];
+  if (!b) {
+    throw new UsageError(
+      `Unknown benchmark '${name ?? ""}': use one of ${Object.keys(BENCHES).join(", ")}`,
+    );
+  }
+  return b;
+}
 
 export const command: Command = {
   name: "bench",
   summary: "Benchmarks that print figures: " + Object.keys(BENCHES).join(", "),
-  usage: [
-    "boltzmann bench <name> [flags]",
-    "",
-    "Benchmarks (each compares against a reference measured in the same run):",
-    ...Object.entries(BENCHES).map(([n, b]) => `  ${n.padEnd(8)}  ${b.summary}`),
-    "",
-    "Flags: --json, plus each benchmark's own (see docs/PERFORMANCE.md)",
-  ].join("\n"),
+  about: ABOUT,
+  surfaces: [],
+  help(argv) {
+    const name = argv[0];
+    const b = name !== undefined && !name.startsWith("-") ? BENCHES[name] : undefined;
+    return b ? usage(`boltzmann bench ${name} [flags]\n\n${b.summary}`, b.surfaces) : ABOUT;
+  },
   async run(argv) {
     const [name, ...rest] = argv;
-    const b = name === undefined ? undefined : BENCHES[name];
-    if (!b) {
-      throw new UsageError(
-        `Unknown benchmark '${name ?? ""}': use one of ${Object.keys(BENCHES).join(", ")}`,
-      );
-    }
-    return await b.run(rest);
+    const b = entry(name);
+    const { o } = parseCommand(rest, b.surfaces);
+    return await b.run(o);
   },
 };

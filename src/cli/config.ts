@@ -5,7 +5,7 @@
  * @module
  */
 import { type Hparams, PRESETS, resolveHparams } from "../hparams.ts";
-import { type Flags, str, UsageError } from "./args.ts";
+import { type Options, UsageError } from "./args.ts";
 
 /** Largest `--hparams` file accepted. */
 const MAX_HPARAMS_BYTES = 64 * 1024;
@@ -15,8 +15,19 @@ const MAX_HPARAMS_BYTES = 64 * 1024;
  * (JSON with the original's hparams.json keys; may name its own `preset`).
  * @throws {UsageError} naming the bad preset, file or key
  */
-export async function hparamsFromFlags(flags: Flags, fallback = "tiny"): Promise<Hparams> {
-  const file = str(flags, "hparams");
+export function hparamsFromFlags(o: Options, fallback = "tiny"): Promise<Hparams> {
+  return hparamsOf(o.strOpt("preset"), o.strOpt("hparams"), fallback);
+}
+
+/**
+ * Hyper-parameters from a preset name (default `fallback`) and an optional overrides file.
+ * @throws {UsageError} naming the bad preset, file or key
+ */
+export async function hparamsOf(
+  presetName: string | undefined,
+  file: string | undefined,
+  fallback = "tiny",
+): Promise<Hparams> {
   let overrides: Record<string, unknown> = {};
   if (file) {
     let text: string;
@@ -38,7 +49,7 @@ export async function hparamsFromFlags(flags: Flags, fallback = "tiny"): Promise
       throw new UsageError(`Invalid --hparams '${file}': not JSON (${(e as Error).message})`);
     }
   }
-  const preset = str(flags, "preset") ??
+  const preset = presetName ??
     (typeof overrides.preset === "string" ? overrides.preset : fallback);
   if (!PRESETS[preset]) {
     throw new UsageError(

@@ -8,10 +8,11 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import type { Command } from "./command.ts";
-import { int, parseFlags, UsageError } from "./args.ts";
+import { type Command, parseCommand } from "./command.ts";
+import { UsageError } from "./args.ts";
 import { hparamsFromFlags } from "./config.ts";
-import { DATASET_FLAGS, DATASET_USAGE, datasetFromFlags } from "./dataset.ts";
+import { datasetFromFlags } from "./dataset.ts";
+import { DATA, DATASET, HPARAMS } from "./flags.ts";
 
 /** Hex SHA-256 over the batches' int32 little-endian bytes, in order. */
 function batchesDigest(batches: readonly Int32Array[]): string {
@@ -33,46 +34,32 @@ function sourceRuns(sources: readonly string[]): string[] {
   return out.map((r) => `${r.doc} (rows ${r.first}${r.last !== r.first ? "–" + r.last : ""})`);
 }
 
+const SURFACES = [DATA, HPARAMS, DATASET];
+
 export const command: Command = {
   name: "data",
   summary: "Show the pages a (window, uid) trains on",
-  usage: [
+  about: [
     "boltzmann data --window W --uid U [--preset P] [--rows K] [--chars N] [--json]",
     "               [--dataset embedded|fineweb ...]",
     "",
     "Prints the data pages assigned to (window, uid), each page's rows, tokens and batches,",
     "the SHA-256 of all its batches (identical on every machine), and the first rows'",
-    "decoded text. See docs/DATA.md.",
-    "",
-    "  --window W           window number (required)",
-    "  --uid U              miner uid (required)",
-    "  --preset P           hyper-parameter preset (default tiny); --hparams FILE overrides",
-    "  --rows K             rows of text to preview per page (default 2)",
-    "  --chars N            characters per previewed row (default 300, 0: whole rows)",
-    ...DATASET_USAGE,
-    "  --json               one JSON object (previews included)",
+    "decoded text. See docs/DATA.md. --json: one JSON object (previews included).",
   ].join("\n"),
+  surfaces: SURFACES,
   async run(argv) {
-    const { flags } = parseFlags(argv, {
-      window: { type: "string" },
-      uid: { type: "string" },
-      preset: { type: "string" },
-      hparams: { type: "string" },
-      rows: { type: "string" },
-      chars: { type: "string" },
-      ...DATASET_FLAGS,
-    });
-    if (flags.window === undefined || flags.uid === undefined) {
+    const { o } = parseCommand(argv, SURFACES);
+    const window = o.numOpt("window"), uid = o.numOpt("uid");
+    if (window === undefined || uid === undefined) {
       throw new UsageError(
         "Missing --window or --uid: both are required, e.g. --window 12 --uid 3",
       );
     }
-    const window = int(flags, "window", 0, 0);
-    const uid = int(flags, "uid", 0, 0, 65535);
-    const previewRows = int(flags, "rows", 2, 0, 1000);
-    const chars = int(flags, "chars", 300, 0);
-    const hp = await hparamsFromFlags(flags);
-    const ds = await datasetFromFlags(flags, hp);
+    const previewRows = o.num("rows");
+    const chars = o.num("chars");
+    const hp = await hparamsFromFlags(o);
+    const ds = await datasetFromFlags(o, hp);
     const pageNums = ds.pagesFor(window, uid);
     const all: Int32Array[] = [];
     const pages = [];
@@ -107,7 +94,7 @@ export const command: Command = {
       sha256: batchesDigest(all),
       pages,
     };
-    if (flags.json) {
+    if (o.bool("json")) {
       console.log(JSON.stringify(out));
       return 0;
     }

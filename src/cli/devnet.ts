@@ -3,11 +3,11 @@
  * directory bucket per participant, one validator, honest miners and one miner of each
  * adversary kind, each a separate process of this program. See src/roles/devnet.ts.
  */
-import type { Command } from "./command.ts";
-import { int, parseFlags, str, UsageError } from "./args.ts";
+import { type Command, parseCommand } from "./command.ts";
 import { hparamsFromFlags } from "./config.ts";
 import { toOverrides } from "../hparams.ts";
-import { ENGINE_FLAGS, engineOptions } from "./engine.ts";
+import { engineOptions } from "./engine.ts";
+import { DEVNET, ENGINE, HPARAMS } from "./flags.ts";
 import { type Child, type DevnetChain, type DevnetDeps, runDevnet } from "../roles/devnet.ts";
 import type { Hparams } from "../hparams.ts";
 import type { TrainerOptions } from "../train/trainer.ts";
@@ -22,59 +22,39 @@ import { addInto, scaleInPlace } from "../tensor_math.ts";
 const MAIN = new URL("../../main.ts", import.meta.url);
 const CONFIG = new URL("../../deno.json", import.meta.url);
 
+const SURFACES = [DEVNET, HPARAMS, ENGINE];
+
 export const command: Command = {
   name: "devnet",
   summary: "Run a whole local network: chain, storage, miners, adversaries, validator",
-  usage: [
+  about: [
     "boltzmann devnet [--miners 4] [--windows 30] [--preset tiny] [--out ./devnet-report]",
     "",
     "Starts a local subtensor chain (embedded genesis), a directory bucket per participant,",
     "one validator, N honest miners and one miner of each adversary kind",
     `(${ADVERSARIES.join(", ")}), each a separate process with its own hotkey.`,
     "Prints a line per window (held-out loss of the shared model, scores) and writes",
-    "report.json, report.txt, loss.svg and weights.svg to --out.",
-    "",
-    "  --miners N          honest miners (default 4)",
-    "  --windows N         windows the validator scores (default 30)",
-    "  --adversaries LIST  comma-separated subset of the adversaries (default all), or none",
-    "  --block-ms MS       block time of the local chain (default 2000)",
-    "  --max-batches N     micro-batches per miner per window (default 2)",
-    "  --port P            chain RPC port (default: a free one)",
-    "  --no-baseline       skip the one-miner-alone comparison",
-    "  --preset, --hparams, --threads, --json, --log-level, --log-format",
+    "report.json, report.txt, loss.svg and weights.svg to --out. The participants log",
+    "JSON lines unless --log-format is given.",
   ].join("\n"),
+  surfaces: SURFACES,
   async run(argv) {
-    const { flags } = parseFlags(argv, {
-      ...ENGINE_FLAGS,
-      preset: { type: "string" },
-      hparams: { type: "string" },
-      miners: { type: "string" },
-      windows: { type: "string" },
-      adversaries: { type: "string" },
-      "block-ms": { type: "string" },
-      "max-batches": { type: "string" },
-      port: { type: "string" },
-      out: { type: "string" },
-      "no-baseline": { type: "boolean" },
-    });
-    const hp = await hparamsFromFlags(flags);
-    const honest = int(flags, "miners", 4, 1, 64);
-    const windows = int(flags, "windows", 30, 1, 100_000);
-    const blockMs = int(flags, "block-ms", 2000, 200, 60_000);
-    const maxBatches = int(flags, "max-batches", 2, 1, 1000);
-    const port = int(flags, "port", 0, 0, 65535);
-    const out = str(flags, "out", "./devnet-report")!;
-    const advFlag = str(flags, "adversaries");
+    const { o } = parseCommand(argv, SURFACES);
+    const hp = await hparamsFromFlags(o);
+    const honest = o.num("miners");
+    const windows = o.num("windows");
+    const blockMs = o.num("block-ms");
+    const maxBatches = o.num("max-batches");
+    const port = o.num("port");
+    const out = o.str("out");
+    const json = o.bool("json");
+    const advFlag = o.strOpt("adversaries");
+    // The schema's check has refused unknown names already.
     const adversaries = advFlag === undefined
       ? ADVERSARIES
       : advFlag === "none"
       ? []
-      : advFlag.split(",").map((a) => {
-        if (!(ADVERSARIES as readonly string[]).includes(a)) {
-          throw new UsageError(`Unknown adversary '${a}': use ${ADVERSARIES.join(", ")} or none`);
-        }
-        return a as Adversary;
-      });
+      : advFlag.split(",") as Adversary[];
     const outAbs = await prepareOut(out);
     const report = await runDevnet(
       await devnetDeps({
@@ -83,19 +63,19 @@ export const command: Command = {
         blockMs,
         port,
         maxBatches,
-        logFormat: str(flags, "log-format", "json")!,
-        engine: engineOptions(flags),
+        logFormat: o.given.has("log-format") ? o.str("log-format") : "json",
+        engine: engineOptions(o),
       }),
       {
         honest,
         windows,
         out: outAbs,
         adversaries,
-        skipBaseline: flags["no-baseline"] === true,
-        print: flags.json ? () => {} : (s) => console.log(s),
+        skipBaseline: o.bool("no-baseline"),
+        print: json ? () => {} : (s) => console.log(s),
       },
     );
-    if (flags.json) console.log(JSON.stringify(report));
+    if (json) console.log(JSON.stringify(report));
     return 0;
   },
 };

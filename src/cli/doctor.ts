@@ -3,8 +3,7 @@
  * providers actually run a graph, CUDA libraries found or missing, where wallets and
  * caches live, whether S3 credentials are set (never their values).
  */
-import type { Command } from "./command.ts";
-import { parseFlags } from "./args.ts";
+import { type Command, parseCommand } from "./command.ts";
 import { VERSION } from "../version.ts";
 import { ortVersion, probeProvider } from "../onnx/probe.ts";
 
@@ -47,15 +46,16 @@ function findLib(name: string, dirs: string[]): string | null {
 export const command: Command = {
   name: "doctor",
   summary: "Check this machine: runtime, ONNX Runtime providers, CUDA, paths, credentials",
-  usage: [
+  about: [
     "boltzmann doctor [--json]",
     "",
     "Prints the boltzmann, Deno, V8 and ONNX Runtime versions; runs a tiny ONNX graph on",
     "each execution provider (cpu, cuda) and says which ran; lists the CUDA libraries",
     "found or missing; where wallets and caches live; whether S3 credentials are set.",
   ].join("\n"),
+  surfaces: [],
   async run(argv) {
-    const { flags } = parseFlags(argv, {});
+    const { o } = parseCommand(argv, []);
     const env = (k: string) => Deno.env.get(k);
     const home = env("HOME") ?? ".";
     const dirs = libDirs(env);
@@ -88,7 +88,7 @@ export const command: Command = {
         AWS_REGION: env("AWS_REGION") ?? "unset (us-east-1)",
       },
     };
-    if (flags.json) {
+    if (o.bool("json")) {
       console.log(JSON.stringify(report, null, 2));
       return 0;
     }

@@ -5,9 +5,10 @@
  *
  * @module
  */
-import type { Command } from "./command.ts";
-import { parseFlags, str, UsageError } from "./args.ts";
-import { ENGINE_FLAGS, ENGINE_USAGE, engineOptions } from "./engine.ts";
+import { type Command, parseCommand } from "./command.ts";
+import { UsageError } from "./args.ts";
+import { engineOptions } from "./engine.ts";
+import { ENGINE, GRAD } from "./flags.ts";
 import { modelFingerprint, resolveHparams, validateHparams } from "../hparams.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
 import { paramTable } from "../model/params.ts";
@@ -64,34 +65,27 @@ export function parseTokenRows(
   return { ids, B, T };
 }
 
+const SURFACES = [GRAD, ENGINE];
+
 export const command: Command = {
   name: "grad",
   summary: "Loss and gradients of a checkpoint on given tokens",
-  usage: [
+  about: [
     "boltzmann grad --checkpoint DIR --tokens FILE.json --out FILE.safetensors",
     "               [--device cpu|cuda] [--threads N] [--json]",
     "",
     "FILE.json holds [[id, ...], ...]: B rows of T token ids. Prints the mean next-token",
     "cross-entropy over positions 0..T-2 of every row and writes d loss / d parameter for",
     "every parameter (Hugging Face names, float32, metadata: loss, batch, seq, fingerprint).",
-    "",
-    "  --checkpoint DIR  Hugging Face checkpoint (config.json + model.safetensors)",
-    "  --tokens FILE     token rows as JSON",
-    "  --out FILE        gradient file to write (atomically)",
-    ...ENGINE_USAGE,
-    "  --json            print {loss, batch, seq, tokens, out, fingerprint}",
+    "--json prints {loss, batch, seq, tokens, out, fingerprint}.",
   ].join("\n"),
+  surfaces: SURFACES,
   async run(argv) {
-    const { flags } = parseFlags(argv, {
-      checkpoint: { type: "string" },
-      tokens: { type: "string" },
-      out: { type: "string" },
-      ...ENGINE_FLAGS,
-    });
-    const ckpt = str(flags, "checkpoint"), file = str(flags, "tokens"), out = str(flags, "out");
-    if (!ckpt) throw new UsageError("Missing --checkpoint DIR: the model to differentiate");
-    if (!file) throw new UsageError("Missing --tokens FILE.json: the token rows [[id, ...], ...]");
-    if (!out) throw new UsageError("Missing --out FILE.safetensors: where to write the gradients");
+    const { o } = parseCommand(argv, SURFACES);
+    o.need("checkpoint", "the model to differentiate");
+    o.need("tokens", "the token rows [[id, ...], ...]");
+    o.need("out", "where to write the gradients");
+    const ckpt = o.str("checkpoint"), file = o.str("tokens"), out = o.str("out");
     const { cfg, params } = await loadCheckpoint(ckpt);
     let text: string;
     try {
@@ -119,7 +113,7 @@ export const command: Command = {
     } catch (e) {
       throw new UsageError(`Invalid --tokens '${file}': ${(e as Error).message}`);
     }
-    const trainer = await createTrainer(hp, engineOptions(flags));
+    const trainer = await createTrainer(hp, engineOptions(o));
     let loss: number, grads;
     try {
       ({ loss, grads } = await trainer.lossAndGrad(params, [ids]));
@@ -140,7 +134,7 @@ export const command: Command = {
     await Deno.writeFile(tmp, bytes);
     await Deno.rename(tmp, out);
     const report = { loss, batch: B, seq: T, tokens: B * T, out, fingerprint };
-    if (flags.json) console.log(JSON.stringify(report));
+    if (o.bool("json")) console.log(JSON.stringify(report));
     else {console.log(
         `loss ${loss.toFixed(6)} over ${B}×${T} tokens; wrote ${
           paramTable(cfg).length

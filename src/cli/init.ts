@@ -5,18 +5,20 @@
  *
  * @module
  */
-import type { Command } from "./command.ts";
-import { int, oneOf, parseFlags, str, UsageError } from "./args.ts";
+import { type Command, parseCommand } from "./command.ts";
 import { hparamsFromFlags } from "./config.ts";
+import { HPARAMS, INIT } from "./flags.ts";
 import { modelFingerprint } from "../hparams.ts";
 import { initParams } from "../model/init.ts";
 import { paramCount, paramTable } from "../model/params.ts";
 import { saveCheckpoint, WEIGHTS_FILE } from "../model/checkpoint.ts";
 
+const SURFACES = [INIT, HPARAMS];
+
 export const command: Command = {
   name: "init",
   summary: "Write a fresh checkpoint",
-  usage: [
+  about: [
     "boltzmann init --out DIR [--preset tiny|seed] [--hparams FILE] [--seed S]",
     "               [--dtype f32|bf16] [--json]",
     "",
@@ -24,30 +26,20 @@ export const command: Command = {
     "layout; see docs/CHECKPOINTS.md) with weights ~ Normal(0, 0.02) and norms = 1,",
     "drawn deterministically from --seed (default 0): the same seed gives the same bytes",
     "on every machine. An existing checkpoint at DIR is replaced atomically.",
-    "",
-    "  --preset P     model preset (default tiny)",
-    "  --hparams FILE JSON overrides with the original's hparams.json keys",
-    "  --seed S       initialisation seed, an integer >= 0 (default 0)",
-    "  --out DIR      checkpoint directory to write",
-    "  --dtype D      f32 (default) or bf16 on disk",
-    "  --json         print {path, preset, seed, dtype, parameters, bytes, fingerprint}",
+    "--json prints {path, preset, seed, dtype, parameters, bytes, fingerprint}.",
   ].join("\n"),
+  surfaces: SURFACES,
   async run(argv) {
-    const { flags } = parseFlags(argv, {
-      preset: { type: "string" },
-      hparams: { type: "string" },
-      seed: { type: "string" },
-      out: { type: "string" },
-      dtype: { type: "string" },
-    });
-    const out = str(flags, "out");
-    if (!out) throw new UsageError("Missing --out DIR: where to write the checkpoint");
-    const seed = int(flags, "seed", 0, 0);
-    const dtype = oneOf(flags, "dtype", ["f32", "bf16"] as const, "f32");
-    const hp = await hparamsFromFlags(flags);
+    const { o } = parseCommand(argv, SURFACES);
+    o.need("out", "where to write the checkpoint");
+    const out = o.str("out");
+    const seed = o.num("seed");
+    const dtype = o.choice<"f32" | "bf16">("dtype");
+    const json = o.bool("json");
+    const hp = await hparamsFromFlags(o);
     const cfg = hp.model;
     const count = paramCount(paramTable(cfg));
-    if (!flags.json) {
+    if (!json) {
       console.error(`Initialising ${count.toLocaleString("en-US")} parameters (seed ${seed})`);
     }
     const params = initParams(cfg, seed);
@@ -62,7 +54,7 @@ export const command: Command = {
       bytes,
       fingerprint: modelFingerprint(cfg),
     };
-    if (flags.json) {
+    if (json) {
       console.log(JSON.stringify(report));
     } else {
       console.log(

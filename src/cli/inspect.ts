@@ -6,9 +6,9 @@
  * - `--window N` (without `--slice`): everything about one window — issue #8, not built
  *   yet; it goes in {@link inspectWindow}.
  */
-import type { Command } from "./command.ts";
-import { type Flags, NETWORK_FLAGS, parseFlags, str, UsageError } from "./args.ts";
-import { hparamsFromFlags, loadEnv } from "./config.ts";
+import { type Command, parseCommand } from "./command.ts";
+import { type Options, UsageError } from "./args.ts";
+import { hparamsFromFlags, hparamsOf, loadEnv } from "./config.ts";
 import { type Hparams, modelFingerprint, PRESETS } from "../hparams.ts";
 import { paramTable } from "../model/params.ts";
 import { CONFIG_FILE, hfToConfig } from "../model/checkpoint.ts";
@@ -17,11 +17,11 @@ import { type DecodedSlice, decodeSlice, sliceByteCap, SliceRejected } from "../
 import { sliceStats, type TensorStats } from "../slices/summary.ts";
 import { parseKey } from "../roles/keys.ts";
 import { sliceSize } from "../window.ts";
-import { ENGINE_FLAGS, engineOptions } from "./engine.ts";
-import { DATASET_FLAGS, datasetFromFlags } from "./dataset.ts";
-import { countByReason, policyFor, type RefusedCommitment } from "../chain/commitment.ts";
-import { peerStores, screenChain } from "./commitments.ts";
-import { connectSubtensor, type NetworkName, NETWORKS } from "../chain/mod.ts";
+import { engineOptions } from "./engine.ts";
+import { datasetFromFlags } from "./dataset.ts";
+import { countByReason, type RefusedCommitment } from "../chain/commitment.ts";
+import { connectFromFlags } from "./connect.ts";
+import { CHAIN, DATASET, ENGINE, HPARAMS, INSPECT, STORAGE, WALLET } from "./flags.ts";
 import { createTrainer, type Trainer } from "../train/trainer.ts";
 import type { Tensors } from "../model/params.ts";
 import type { Dataset } from "../data/pages.ts";
@@ -32,20 +32,9 @@ import { loadLatestCheckpoint } from "../roles/checkpoints.ts";
 import { formatInspection, inspectWindow } from "../roles/inspect.ts";
 import { heatMap } from "../report/svg.ts";
 
-const FLAGS = {
-  ...NETWORK_FLAGS,
-  slice: { type: "string" },
-  checkpoint: { type: "string" },
-  window: { type: "string" },
-  kind: { type: "string" },
-  hotkey: { type: "string" },
-  plot: { type: "string" },
-  "no-grad": { type: "boolean" },
-  ...ENGINE_FLAGS,
-  ...DATASET_FLAGS,
-} as const;
+const SURFACES = [INSPECT, WALLET, CHAIN, STORAGE, HPARAMS, ENGINE, DATASET];
 
-const USAGE = `boltzmann inspect: everything about one window, or one slice file
+const ABOUT = `boltzmann inspect: everything about one window, or one slice file
 
 Usage:
   boltzmann inspect --slice FILE [--preset P | --hparams F | --checkpoint DIR]
@@ -107,11 +96,11 @@ async function readUpTo(path: string, max: number): Promise<Uint8Array> {
 }
 
 /** The model of the slice: --checkpoint, --preset/--hparams, or the matching preset. */
-async function modelFor(path: string, size: number, flags: Flags): Promise<Hparams> {
-  const ckpt = str(flags, "checkpoint");
+async function modelFor(path: string, size: number, o: Options): Promise<Hparams> {
+  const ckpt = o.strOpt("checkpoint");
   if (ckpt) {
     // The model from the checkpoint; compression and the rest from --preset (default tiny).
-    const hp = await hparamsFromFlags(flags);
+    const hp = await hparamsFromFlags(o);
     const cfgPath = `${ckpt.replace(/\/+$/, "")}/${CONFIG_FILE}`;
     let json: unknown;
     try {
@@ -122,8 +111,8 @@ async function modelFor(path: string, size: number, flags: Flags): Promise<Hpara
     }
     return { ...hp, model: hfToConfig(json, cfgPath) };
   }
-  if (str(flags, "preset") !== undefined || str(flags, "hparams") !== undefined) {
-    return await hparamsFromFlags(flags);
+  if (o.strOpt("preset") !== undefined || o.strOpt("hparams") !== undefined) {
+    return await hparamsFromFlags(o);
   }
   // No model named: take the preset whose fingerprint the slice claims, if any.
   try {
@@ -131,21 +120,12 @@ async function modelFor(path: string, size: number, flags: Flags): Promise<Hpara
     const fp = parseSafetensorsHeader(head, size).metadata.fingerprint;
     for (const name of Object.keys(PRESETS)) {
       const hp = PRESETS[name]!;
-      if (modelFingerprint(hp.model) === fp) return await hparamsFromFlags({ preset: name });
+      if (modelFingerprint(hp.model) === fp) return await hparamsOf(name, undefined);
     }
   } catch {
     // Unreadable header: validation below reports it with its reason.
   }
-  return await hparamsFromFlags(flags);
-}
-
-function intFlag(flags: Flags, name: string): number | undefined {
-  const v = str(flags, name);
-  if (v === undefined) return undefined;
-  if (!/^(0|[1-9]\d{0,15})$/.test(v)) {
-    throw new UsageError(`Invalid --${name} '${v}': expected an integer >= 0`);
-  }
-  return Number(v);
+  return await hparamsFromFlags(o);
 }
 
 /**
@@ -153,7 +133,7 @@ function intFlag(flags: Flags, name: string): number | undefined {
  * @throws {UsageError} on flags or an unreadable file; a bad slice is a report with
  *   `valid: false`, never an exception
  */
-export async function inspectSlice(path: string, flags: Flags): Promise<SliceReport> {
+export async function inspectSlice(path: string, o: Options): Promise<SliceReport> {
   let size: number;
   try {
     const st = await Deno.stat(path);
@@ -162,7 +142,7 @@ export async function inspectSlice(path: string, flags: Flags): Promise<SliceRep
   } catch (e) {
     throw new UsageError(`Cannot read --slice '${path}': ${(e as Error).message}`);
   }
-  const hp = await modelFor(path, size, flags);
+  const hp = await modelFor(path, size, o);
   const table = paramTable(hp.model);
   // Validation looks only at each tensor's index count, never the index values, so a
   // slice can be checked without the window's seed block hash.
@@ -171,14 +151,11 @@ export async function inspectSlice(path: string, flags: Flags): Promise<SliceRep
   );
   const parsed = parseKey(path.split("/").pop() ?? "");
   const fromName = parsed?.kind === "state" || parsed?.kind === "delta" ? parsed : null;
-  const kind = str(flags, "kind") ?? fromName?.kind;
-  if (kind !== undefined && kind !== "state" && kind !== "delta") {
-    throw new UsageError(`Invalid --kind '${kind}': expected one of state, delta`);
-  }
+  const kind = o.strOpt("kind") ?? fromName?.kind;
   const checked = {
-    window: intFlag(flags, "window") ?? fromName?.window,
+    window: o.numOpt("window") ?? fromName?.window,
     kind: kind as "state" | "delta" | undefined,
-    hotkey: str(flags, "hotkey") ?? fromName?.hotkey,
+    hotkey: o.strOpt("hotkey") ?? fromName?.hotkey,
   };
   const fingerprint = modelFingerprint(hp.model);
   const report: SliceReport = {
@@ -248,49 +225,33 @@ export function formatSliceReport(r: SliceReport): string {
 }
 
 /** `inspect --window N`: everything about one window (src/roles/inspect.ts). */
-async function inspectWindowCmd(window: number, flags: Flags): Promise<number> {
-  const hp = await hparamsFromFlags(flags);
-  const netuidFlag = str(flags, "netuid");
-  if (netuidFlag === undefined) throw new UsageError("Missing --netuid N: the subnet to inspect");
-  const netuid = Number(netuidFlag);
-  if (!Number.isSafeInteger(netuid) || netuid < 0 || netuid > 65535) {
-    throw new UsageError(`Invalid --netuid '${netuidFlag}': expected an integer from 0 to 65535`);
-  }
+async function inspectWindowCmd(window: number, o: Options): Promise<number> {
+  const hp = await hparamsFromFlags(o);
   const env = loadEnv();
-  const network = str(flags, "subtensor.network");
-  if (network !== undefined && !(NETWORKS as readonly string[]).includes(network)) {
-    throw new UsageError(
-      `Invalid --subtensor.network '${network}': expected one of ${NETWORKS.join(", ")}`,
-    );
-  }
-  const endpoint = str(flags, "subtensor.chain_endpoint");
-  const policy = policyFor(network, endpoint);
   // Peers' buckets are opened from their commitments alone, as a validator opens them.
-  const openStore = peerStores(policy);
-  const screened = screenChain(
-    await connectSubtensor({ network: network as NetworkName | undefined, endpoint }),
-    policy,
+  const { chain, netuid, openStore, refused } = await connectFromFlags(
+    o,
+    "the subnet to inspect",
   );
-  const chain = screened.chain;
   let trainer: Trainer | undefined;
   try {
     let params: Tensors | undefined;
     let dataset: Dataset | undefined;
-    if (!flags["no-grad"]) {
-      const ckpt = str(flags, "checkpoint");
+    if (!o.bool("no-grad")) {
+      const ckpt = o.strOpt("checkpoint");
       params = ckpt ? (await loadCheckpoint(ckpt)).params : (await loadLatestCheckpoint(
         hp,
         await listPeers(chain, netuid),
         openStore,
       ).catch(() => null))?.params ?? initParams(hp.model, 0);
-      dataset = await datasetFromFlags(flags, hp, env);
-      trainer = await createTrainer(hp, engineOptions(flags));
+      dataset = await datasetFromFlags(o, hp, env);
+      trainer = await createTrainer(hp, engineOptions(o, env));
     }
     const r = await inspectWindow(
       { hp, chain, netuid, openStore, dataset, trainer, params },
       window,
     );
-    const plot = str(flags, "plot");
+    const plot = o.strOpt("plot");
     if (plot) {
       const labels = r.pairwise.uids.map(String);
       const svg = heatMap({
@@ -301,12 +262,12 @@ async function inspectWindowCmd(window: number, flags: Flags): Promise<number> {
       await Deno.writeTextFile(`${plot}.tmp`, svg);
       await Deno.rename(`${plot}.tmp`, plot);
     }
-    const refused = screened.refused();
-    if (flags.json) {
-      console.log(JSON.stringify({ ...r, commitmentsRefused: refused }));
+    const refusedNow = refused();
+    if (o.bool("json")) {
+      console.log(JSON.stringify({ ...r, commitmentsRefused: refusedNow }));
     } else {
       console.log(formatInspection(r));
-      console.log(formatRefused(refused));
+      console.log(formatRefused(refusedNow));
     }
     return 0;
   } finally {
@@ -330,17 +291,18 @@ export function formatRefused(refused: readonly RefusedCommitment[]): string {
 export const command: Command = {
   name: "inspect",
   summary: "Everything about one window (--window N), or one slice file (--slice FILE)",
-  usage: USAGE,
+  about: ABOUT,
+  surfaces: SURFACES,
   async run(argv) {
-    const { flags } = parseFlags(argv, FLAGS);
-    const path = str(flags, "slice");
+    const { o } = parseCommand(argv, SURFACES);
+    const path = o.strOpt("slice");
     if (path === undefined) {
-      const w = intFlag(flags, "window");
-      if (w !== undefined) return await inspectWindowCmd(w, flags);
+      const w = o.numOpt("window");
+      if (w !== undefined) return await inspectWindowCmd(w, o);
       throw new UsageError("Nothing to inspect: pass --slice FILE or --window N");
     }
-    const r = await inspectSlice(path, flags);
-    if (flags.json) {
+    const r = await inspectSlice(path, o);
+    if (o.bool("json")) {
       console.log(JSON.stringify(r));
     } else if (r.valid) {
       console.log(formatSliceReport(r));

@@ -4,43 +4,30 @@
  * line with `--json`, for scripts such as a devnet in another process) and runs until
  * SIGINT or SIGTERM.
  */
-import type { Command } from "./command.ts";
-import { int, parseFlags, str, UsageError } from "./args.ts";
+import { type Command, parseCommand } from "./command.ts";
+import { LOCALNET } from "./flags.ts";
 import { hotkeyFromUri, startLocalnet } from "../chain/mod.ts";
 
 export const command: Command = {
   name: "localnet",
   summary: "Start a local subtensor chain from the embedded genesis",
-  usage: [
+  about: [
     "boltzmann localnet [--port 9944] [--block-ms 12000] [--tempo 10] [--hotkeys SS58,...]",
     "",
     "Runs the Bittensor runtime (spec 218) in this process with chopsticks: //Alice is sudo,",
     "dev accounts are funded, one subnet is created with weights rate limit 0, commit-reveal",
     "off and open registration, and the given hotkeys are registered (uid i = i-th hotkey).",
-    "State is kept in memory only: stopping the chain forgets it.",
-    "",
-    "Flags:",
-    "  --port P          port on 127.0.0.1 (default 9944; 0 = any free port)",
-    "  --block-ms MS     block time (default 12000; 0 = a block per transaction only)",
-    "  --tempo T         subnet tempo in blocks (default 10)",
-    "  --hotkeys LIST    comma-separated SS58 hotkeys or dev URIs (//Alice) to register",
-    "  --json            print {endpoint, netuid, hotkeys, coldkeys} as one JSON line",
+    "State is kept in memory only: stopping the chain forgets it. --json prints",
+    "{endpoint, netuid, hotkeys, coldkeys} as one JSON line.",
   ].join("\n"),
+  surfaces: [LOCALNET],
   async run(argv) {
-    const { flags } = parseFlags(argv, {
-      port: { type: "string" },
-      "block-ms": { type: "string" },
-      tempo: { type: "string" },
-      hotkeys: { type: "string" },
-    });
-    const port = int(flags, "port", 9944, 0, 65535);
-    const blockTimeMs = int(flags, "block-ms", 12_000, 0, 3_600_000);
-    if (blockTimeMs !== 0 && blockTimeMs < 200) {
-      throw new UsageError(`Invalid --block-ms '${blockTimeMs}': expected 0 or at least 200`);
-    }
-    const tempo = int(flags, "tempo", 10, 1, 65535);
+    const { o } = parseCommand(argv, [LOCALNET]);
+    const port = o.num("port");
+    const blockTimeMs = o.num("block-ms");
+    const tempo = o.num("tempo");
     const hotkeys: string[] = [];
-    for (const h of (str(flags, "hotkeys") ?? "").split(",").filter((s) => s !== "")) {
+    for (const h of (o.strOpt("hotkeys") ?? "").split(",").filter((s) => s !== "")) {
       hotkeys.push(h.startsWith("//") ? (await hotkeyFromUri(h)).ss58 : h);
     }
     const net = await startLocalnet({ port, blockTimeMs, tempo, hotkeys });
@@ -50,7 +37,7 @@ export const command: Command = {
       hotkeys: net.hotkeys,
       coldkeys: net.coldkeys,
     };
-    if (flags.json) console.log(JSON.stringify(info));
+    if (o.bool("json")) console.log(JSON.stringify(info));
     else {
       console.log(`Local chain on ${net.endpoint}, subnet ${net.netuid}`);
       net.hotkeys.forEach((h, i) =>

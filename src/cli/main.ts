@@ -6,9 +6,10 @@
  * @module
  */
 import { VERSION } from "../version.ts";
-import { LOG_FORMATS, LOG_LEVELS, setupLogging } from "../log.ts";
-import { UsageError } from "./args.ts";
-import type { Command } from "./command.ts";
+import { type LOG_FORMATS, type LOG_LEVELS, setupLogging } from "../log.ts";
+import { checkValue, UsageError } from "./args.ts";
+import { type Command, usage } from "./command.ts";
+import { GLOBAL } from "./flags.ts";
 
 /** A subcommand's name and summary; its module loads only when it runs (fast start). */
 interface Entry {
@@ -86,34 +87,31 @@ function topHelp(): string {
     "Commands:",
     ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`),
     "",
-    "Global flags: --help --version --json --log-level " + LOG_LEVELS.join("|") +
-    " --log-format " + LOG_FORMATS.join("|"),
+    "Global flags: --version " +
+    GLOBAL.flags.map((f) => `--${f.name}${f.choices ? ` ${f.choices.join("|")}` : ""}`).join(" "),
   ].join("\n");
 }
 
-/** Reads `--log-level` / `--log-format` (both `--x v` and `--x=v`) before the subcommand runs. */
+/**
+ * Reads `--log-level` / `--log-format` (both `--x v` and `--x=v`) before the subcommand
+ * runs, checked and defaulted by their {@link GLOBAL} rows.
+ */
 function logOptions(argv: string[]): { level: typeof LOG_LEVELS[number]; format: "text" | "json" } {
-  const get = (name: string): string | undefined => {
+  const get = (name: string): string => {
+    const row = GLOBAL.flags.find((f) => f.name === name)!;
     for (let i = 0; i < argv.length; i++) {
       const a = argv[i]!;
-      if (a === `--${name}`) return argv[i + 1];
-      if (a.startsWith(`--${name}=`)) return a.slice(name.length + 3);
+      if (a === `--${name}` && argv[i + 1] !== undefined) {
+        return String(checkValue(row, argv[i + 1]!));
+      }
+      if (a.startsWith(`--${name}=`)) return String(checkValue(row, a.slice(name.length + 3)));
     }
-    return undefined;
+    return String(row.default);
   };
-  const level = get("log-level") ?? "info";
-  const format = get("log-format") ?? "text";
-  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
-    throw new UsageError(
-      `Invalid --log-level '${level}': expected one of ${LOG_LEVELS.join(", ")}`,
-    );
-  }
-  if (!(LOG_FORMATS as readonly string[]).includes(format)) {
-    throw new UsageError(
-      `Invalid --log-format '${format}': expected one of ${LOG_FORMATS.join(", ")}`,
-    );
-  }
-  return { level: level as typeof LOG_LEVELS[number], format: format as "text" | "json" };
+  return {
+    level: get("log-level") as typeof LOG_LEVELS[number],
+    format: get("log-format") as typeof LOG_FORMATS[number],
+  };
 }
 
 /** Runs the CLI; returns the process exit code. */
@@ -136,7 +134,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { command: cmd } = await entry.load();
   if (rest.includes("--help") || rest.includes("-h")) {
-    console.log(cmd.usage);
+    console.log(cmd.help?.(rest) ?? usage(cmd.about, cmd.surfaces));
     return 0;
   }
   let debug = false;

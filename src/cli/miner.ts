@@ -1,41 +1,33 @@
 /** `boltzmann miner`: train on the assigned pages and publish signed slices each window. */
-import type { Command } from "./command.ts";
-import { int, oneOf, parseFlags } from "./args.ts";
-import { buildParticipant, PARTICIPANT_FLAGS, PARTICIPANT_USAGE } from "./participant.ts";
+import { type Command, parseCommand } from "./command.ts";
+import { buildParticipant, PARTICIPANT_ENV, PARTICIPANT_SURFACES } from "./participant.ts";
+import { MINER } from "./flags.ts";
 import { runMiner } from "../roles/miner.ts";
-import { ADVERSARIES, type Adversary } from "../roles/adversary.ts";
+import type { Adversary } from "../roles/adversary.ts";
 import { newAdamState } from "../train/trainer.ts";
 import { paramTable } from "../model/params.ts";
+
+const SURFACES = [...PARTICIPANT_SURFACES, MINER];
+
+const ABOUT = [
+  "boltzmann miner --wallet.name N --wallet.hotkey H --netuid U --bucket B [flags]",
+  "",
+  "Each window: average peers' state slices in, apply peers' deltas, train on the pages",
+  "the chain assigns this uid until the window ends, publish signed delta and state",
+  "slices to the bucket, keep max_history windows. Commits the bucket on chain once.",
+  PARTICIPANT_ENV,
+].join("\n");
 
 export const command: Command = {
   name: "miner",
   summary: "Train on your assigned pages and publish signed slices",
-  usage: [
-    "boltzmann miner --wallet.name N --wallet.hotkey H --netuid U --bucket B [flags]",
-    "",
-    "Each window: average peers' state slices in, apply peers' deltas, train on the pages",
-    "the chain assigns this uid until the window ends, publish signed delta and state",
-    "slices to the bucket, keep max_history windows. Commits the bucket on chain once.",
-    "",
-    ...PARTICIPANT_USAGE,
-    "  --max-batches N                     at most N micro-batches per window",
-    `  --adversary K                       misbehave on purpose (devnet/tests): ${
-      ADVERSARIES.join(", ")
-    }`,
-  ].join("\n"),
+  about: ABOUT,
+  surfaces: SURFACES,
   async run(argv) {
-    const { flags } = parseFlags(argv, {
-      ...PARTICIPANT_FLAGS,
-      "max-batches": { type: "string" },
-      adversary: { type: "string" },
-    });
-    const adversary = flags.adversary === undefined
-      ? undefined
-      : oneOf(flags, "adversary", ADVERSARIES, "zero") as Adversary;
-    const maxBatches = flags["max-batches"] === undefined
-      ? undefined
-      : int(flags, "max-batches", 1, 1);
-    const p = await buildParticipant(flags);
+    const { o } = parseCommand(argv, SURFACES);
+    const adversary = o.strOpt("adversary") as Adversary | undefined;
+    const maxBatches = o.numOpt("max-batches");
+    const p = await buildParticipant(o);
     try {
       await runMiner(
         { ...p, opt: newAdamState(paramTable(p.hp.model)) },

@@ -5,10 +5,11 @@
  *
  * @module
  */
-import type { Command } from "./command.ts";
-import { int, parseFlags, str, UsageError } from "./args.ts";
+import { type Command, parseCommand } from "./command.ts";
+import { UsageError } from "./args.ts";
 import { hparamsFromFlags } from "./config.ts";
-import { ENGINE_FLAGS, ENGINE_USAGE, engineOptions } from "./engine.ts";
+import { engineOptions } from "./engine.ts";
+import { ENGINE, HPARAMS, TRAIN } from "./flags.ts";
 import { validateHparams } from "../hparams.ts";
 import { initParams } from "../model/init.ts";
 import { paramCount, paramTable } from "../model/params.ts";
@@ -16,10 +17,12 @@ import { loadCheckpoint, saveCheckpoint } from "../model/checkpoint.ts";
 import { embeddedDataset } from "../data/pages.ts";
 import { createTrainer, newAdamState } from "../train/trainer.ts";
 
+const SURFACES = [TRAIN, HPARAMS, ENGINE];
+
 export const command: Command = {
   name: "train",
   summary: "Train the model locally on the embedded corpus",
-  usage: [
+  about: [
     "boltzmann train [--preset tiny|seed | --checkpoint DIR] [--steps N] [--batch B] [--seq T]",
     "                [--accum K] [--seed S] [--eval-batches N] [--out DIR] [--device cpu|cuda]",
     "                [--threads N] [--json]",
@@ -27,54 +30,31 @@ export const command: Command = {
     "One optimizer step per K micro-batches of B rows × T tokens, taken in order from the",
     "embedded corpus's training pages (AdamW, clip and learning rate from the preset).",
     "Prints one line per step (loss, gradient norm, tokens/s, ETA) and the held-out loss",
-    "before and after. See docs/ENGINE.md.",
-    "",
-    "  --preset P       model and training preset (default tiny); --hparams FILE overrides",
-    "  --checkpoint DIR start from this Hugging Face checkpoint instead of a fresh init",
-    "  --steps N        optimizer steps (default 200)",
-    "  --batch B        rows per micro-batch (default: the preset's)",
-    "  --seq T          tokens per row (default: the preset's)",
-    "  --accum K        micro-batches per step (default 1)",
-    "  --seed S         initialisation seed for a fresh model (default 0)",
-    "  --eval-batches N held-out batches for the before/after loss (default 4, 0: skip)",
-    "  --out DIR        write the trained checkpoint here",
-    ...ENGINE_USAGE,
-    "  --json           JSON lines: one per step, then a summary",
+    "before and after. See docs/ENGINE.md. --json: JSON lines, one per step, then a summary.",
   ].join("\n"),
+  surfaces: SURFACES,
   async run(argv) {
-    const { flags } = parseFlags(argv, {
-      preset: { type: "string" },
-      hparams: { type: "string" },
-      checkpoint: { type: "string" },
-      steps: { type: "string" },
-      batch: { type: "string" },
-      seq: { type: "string" },
-      accum: { type: "string" },
-      seed: { type: "string" },
-      "eval-batches": { type: "string" },
-      out: { type: "string" },
-      ...ENGINE_FLAGS,
-    });
-    const json = flags.json === true;
-    const hp = await hparamsFromFlags(flags);
-    const ckpt = str(flags, "checkpoint");
+    const { o } = parseCommand(argv, SURFACES);
+    const json = o.bool("json");
+    const hp = await hparamsFromFlags(o);
+    const ckpt = o.strOpt("checkpoint");
     let params;
     if (ckpt) {
       const loaded = await loadCheckpoint(ckpt);
       hp.model = loaded.cfg;
       params = loaded.params;
     }
-    hp.batchSize = int(flags, "batch", hp.batchSize, 1, 1 << 16);
-    hp.seqLen = int(flags, "seq", hp.seqLen, 2, 1 << 20);
+    hp.batchSize = o.numOpt("batch") ?? hp.batchSize;
+    hp.seqLen = o.numOpt("seq") ?? hp.seqLen;
     try {
       validateHparams(hp);
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
-    const steps = int(flags, "steps", 200, 1);
-    const accum = int(flags, "accum", 1, 1, 1 << 16);
-    const evalN = int(flags, "eval-batches", 4, 0, 1 << 16);
-    params ??= initParams(hp.model, int(flags, "seed", 0, 0));
+    const steps = o.num("steps");
+    const accum = o.num("accum");
+    const evalN = o.num("eval-batches");
+    params ??= initParams(hp.model, o.num("seed"));
     const table = paramTable(hp.model);
     const say = (line: string) => json ? undefined : console.error(line);
     say(
@@ -84,7 +64,7 @@ export const command: Command = {
         `${steps} steps × ${accum} × [${hp.batchSize}, ${hp.seqLen}] tokens, lr ${hp.learningRate}`,
     );
     const data = await embeddedDataset(hp);
-    const trainer = await createTrainer(hp, engineOptions(flags));
+    const trainer = await createTrainer(hp, engineOptions(o));
     try {
       // Micro-batches in page order, wrapping around the corpus.
       let page = 0, queue: Int32Array[] = [];
@@ -132,7 +112,7 @@ export const command: Command = {
       const after = await evalLoss();
       const seconds = (performance.now() - t0) / 1000;
       if (heldOut.length) say(`held-out loss ${before.toFixed(4)} → ${after.toFixed(4)}`);
-      const out = str(flags, "out");
+      const out = o.strOpt("out");
       if (out) {
         await saveCheckpoint(out, hp.model, params);
         say(`Wrote checkpoint ${out}`);

@@ -3,19 +3,17 @@
  * an unencrypted coldkey (if the wallet has none), `coldkeypub.txt` and a hotkey, and
  * never overwrites; `show` prints addresses only. Secrets are never printed.
  */
-import type { Command } from "./command.ts";
-import { parseFlags, str, UsageError } from "./args.ts";
+import { type Command, parseCommand } from "./command.ts";
+import { UsageError } from "./args.ts";
+import { WALLET, WALLET_CMD } from "./flags.ts";
 import { createWallet, defaultWalletPath, loadHotkey, readColdkeyPub } from "../chain/mod.ts";
 
-function walletPath(flags: Record<string, string | boolean | undefined>): string {
-  return str(flags, "wallet.path") ?? Deno.env.get("BT_WALLET_PATH") ??
-    defaultWalletPath(Deno.env.get("HOME") ?? ".");
-}
+const SURFACES = [WALLET_CMD, WALLET];
 
 export const command: Command = {
   name: "wallet",
   summary: "Create or show bittensor-compatible wallets",
-  usage: [
+  about: [
     "boltzmann wallet create --name N --hotkey H [--wallet.path P] [--json]",
     "boltzmann wallet show   --name N [--hotkey H] [--wallet.path P] [--json]",
     "",
@@ -23,21 +21,16 @@ export const command: Command = {
     "create makes an UNENCRYPTED coldkey (for local networks; use btcli for real funds) unless",
     "the wallet already has one, and a new hotkey; it refuses to overwrite any file.",
     "The wallets folder is --wallet.path, else $BT_WALLET_PATH, else ~/.bittensor/wallets.",
-    "(--wallet.name / --wallet.hotkey are accepted for --name / --hotkey.)",
   ].join("\n"),
+  surfaces: SURFACES,
   async run(argv) {
-    const { flags, positionals } = parseFlags(argv, {
-      name: { type: "string" },
-      hotkey: { type: "string" },
-      "wallet.name": { type: "string" },
-      "wallet.hotkey": { type: "string" },
-      "wallet.path": { type: "string" },
-    }, true);
+    const { o, positionals } = parseCommand(argv, SURFACES, true);
     const [sub, ...extra] = positionals;
     if (extra.length > 0) throw new UsageError(`Unexpected argument '${extra[0]}'`);
-    const name = str(flags, "name") ?? str(flags, "wallet.name");
-    const hotkey = str(flags, "hotkey") ?? str(flags, "wallet.hotkey");
-    const path = walletPath(flags);
+    const name = o.strOpt("name") ?? o.strOpt("wallet.name");
+    const hotkey = o.strOpt("hotkey") ?? o.strOpt("wallet.hotkey");
+    const path = o.strOpt("wallet.path") ?? defaultWalletPath(Deno.env.get("HOME") ?? ".");
+    const json = o.bool("json");
     if (sub !== "create" && sub !== "show") {
       throw new UsageError(`Unknown wallet command '${sub ?? ""}': use create or show`);
     }
@@ -45,7 +38,7 @@ export const command: Command = {
     if (sub === "create") {
       if (!hotkey) throw new UsageError(`Missing --hotkey: the hotkey name`);
       const w = await createWallet({ walletPath: path, name, hotkey });
-      if (flags.json) {
+      if (json) {
         console.log(JSON.stringify({ name, hotkeyName: hotkey, ...w }));
       } else {
         console.log(
@@ -70,7 +63,7 @@ export const command: Command = {
     for (const h of hotkeys) {
       shown.push({ name: h, ss58: (await loadHotkey({ walletPath: path, name, hotkey: h })).ss58 });
     }
-    if (flags.json) console.log(JSON.stringify({ name, path, coldkey, hotkeys: shown }));
+    if (json) console.log(JSON.stringify({ name, path, coldkey, hotkeys: shown }));
     else {
       console.log(`Wallet ${name} (${path}/${name})`);
       console.log(`  coldkey ${coldkey}`);
