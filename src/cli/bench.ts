@@ -8,11 +8,19 @@
 import { type Command, parseCommand, usage } from "./command.ts";
 import { type Options, type Surface, UsageError } from "./args.ts";
 import { hparamsFromFlags } from "./config.ts";
-import { BENCH_DATA, BENCH_HPARAMS, BENCH_TRAIN, HPARAMS } from "./flags.ts";
+import {
+  BENCH_CONVERGE,
+  BENCH_DATA,
+  BENCH_HPARAMS,
+  BENCH_TRAIN,
+  ENGINE,
+  HPARAMS,
+} from "./flags.ts";
 import { bench as indices } from "../bench/indices.ts";
 import { bench as train } from "../bench/train.ts";
 import { bench as data } from "../bench/data.ts";
 import { bench as slices } from "../bench/slices.ts";
+import { bench as converge } from "../bench/converge.ts";
 
 /** A benchmark as the CLI sees it: its flags and how they become its options. */
 interface Entry {
@@ -51,6 +59,26 @@ export const BENCHES: Readonly<Record<string, Entry>> = {
     summary: slices.summary,
     surfaces: [BENCH_HPARAMS],
     run: async (o) => slices.run({ hp: await hparamsFromFlags(o, "seed"), json: json(o) }),
+  },
+  converge: {
+    summary: converge.summary,
+    surfaces: [BENCH_CONVERGE, HPARAMS, ENGINE],
+    run: async (o) =>
+      converge.run({
+        hp: await hparamsFromFlags(o),
+        miners: o.num("miners"),
+        windows: o.num("windows"),
+        batches: o.num("batches"),
+        evalBatches: o.num("eval-batches"),
+        evalEvery: o.numOpt("eval-every"),
+        codec: o.strOpt("codec"),
+        runs: o.strOpt("runs"),
+        seed: o.num("seed"),
+        threads: o.numOpt("threads") ?? (navigator.hardwareConcurrency || 2),
+        device: o.choice<"cpu" | "cuda">("device"),
+        plot: o.strOpt("plot"),
+        json: json(o),
+      }),
   },
 };
 

@@ -592,6 +592,59 @@ export const BENCH_DATA: Surface = {
   ],
 };
 
+/** `bench converge`'s own flags. */
+export const BENCH_CONVERGE: Surface = {
+  name: "bench converge",
+  title: "bench converge",
+  flags: [
+    { name: "miners", type: "int", arg: "N", min: 1, max: 64, default: 4, help: "honest miners" },
+    { name: "windows", type: "int", arg: "W", min: 1, max: 100000, default: 30, help: "windows" },
+    {
+      name: "batches",
+      type: "int",
+      arg: "B",
+      min: 1,
+      max: 1000,
+      default: 2,
+      help: "micro-batches per miner per window",
+    },
+    {
+      name: "eval-batches",
+      type: "int",
+      arg: "N",
+      min: 1,
+      max: 1000,
+      default: 2,
+      help: "held-out batches of the loss",
+    },
+    {
+      name: "eval-every",
+      type: "int",
+      arg: "N",
+      min: 1,
+      max: 100000,
+      defaultText: "windows / 10",
+      help: "held-out loss every N windows (curves)",
+    },
+    {
+      name: "codec",
+      type: "string",
+      arg: "LIST",
+      defaultText: "the default codec",
+      help: "protocol-v2 codec settings, comma-separated: SPEC[+pc][+lr=X] (docs/PROTOCOL.md)",
+    },
+    {
+      name: "runs",
+      type: "string",
+      arg: "LIST",
+      defaultText: "all",
+      help: "which of alone,data_parallel,seed_protocol,protocol to run",
+    },
+    { name: "seed", type: "int", arg: "N", min: 0, max: 2147483647, default: 0, help: "init seed" },
+    { name: "plot", type: "string", arg: "FILE", help: "write the loss curves as SVG" },
+  ],
+};
+
 /** Every surface, in the README's order. */
 export const SURFACES: readonly Surface[] = [
   GLOBAL,
@@ -615,4 +668,5 @@ export const SURFACES: readonly Surface[] = [
   BENCH_HPARAMS,
   BENCH_TRAIN,
   BENCH_DATA,
+  BENCH_CONVERGE,
 ];

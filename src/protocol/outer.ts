@@ -174,9 +174,11 @@ export function outerStep(
     const x = g.get(name)!, m = state.m.get(name)!, v = state.v.get(name)!;
     for (let i = 0; i < p.length; i++) {
       const gi = x[i]!;
-      const mi = (m[i] = b1 * m[i]! + c1 * gi);
-      const vi = (v[i] = b2 * v[i]! + c2 * (gi * gi));
-      p[i] = p[i]! * decay - (stepSize * mi) / (Math.sqrt(vi) / bc2Sqrt + eps);
+      // The stored (float32) moments feed the update, so a reimplementation that keeps
+      // m and v as float32 arrays gets the same bits.
+      m[i] = b1 * m[i]! + c1 * gi;
+      v[i] = b2 * v[i]! + c2 * (gi * gi);
+      p[i] = p[i]! * decay - (stepSize * m[i]!) / (Math.sqrt(v[i]!) / bc2Sqrt + eps);
     }
   }
 }
