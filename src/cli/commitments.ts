@@ -8,13 +8,16 @@
  * @module
  */
 import {
+  type BucketLocation,
   type CommitmentPolicy,
+  CommitmentRejected,
   countByReason,
+  encodeCommitment,
   parseCommitment,
   type RefusedCommitment,
   screenCommitments,
 } from "../chain/commitment.ts";
-import { storeForLocation } from "../store/resolve.ts";
+import { committedLocation, type S3Env, storeForLocation } from "../store/resolve.ts";
 import type { Store } from "../store/mod.ts";
 import type { Metrics } from "../metrics.ts";
 import { getLogger } from "../log.ts";
@@ -84,4 +87,37 @@ export function peerStores(policy: CommitmentPolicy): (commitment: string) => St
     if (!s) cache.set(text, s = storeForLocation(parseCommitment(text, policy)));
     return s;
   };
+}
+
+/** A `--bucket` value with a local directory made an absolute `file://` URL. */
+export function bucketLocation(bucket: string): string {
+  if (bucket.startsWith("file://")) return bucket;
+  if (bucket.startsWith("/") || bucket.startsWith(".")) {
+    Deno.mkdirSync(bucket, { recursive: true });
+    return `file://${Deno.realPathSync(bucket)}`;
+  }
+  return bucket.startsWith("s3://") ? bucket : `s3://${bucket}`;
+}
+
+/**
+ * The commitment text of our bucket (`own` as {@link bucketLocation} returns it), checked
+ * as peers on this network will check it.
+ * @throws {RangeError} naming why peers would refuse it
+ */
+export function ourCommitment(
+  own: string,
+  s3: S3Env,
+  read: BucketLocation["read"],
+  policy: CommitmentPolicy,
+): string {
+  const text = encodeCommitment(committedLocation(own, s3, read));
+  try {
+    parseCommitment(text, policy);
+  } catch (e) {
+    if (!(e instanceof CommitmentRejected)) throw e;
+    throw new RangeError(
+      `Peers on this network would refuse our bucket commitment (${e.reason}): ${e.detail}; public networks need an https endpoint on a public host`,
+    );
+  }
+  return text;
 }

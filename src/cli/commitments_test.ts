@@ -4,8 +4,7 @@
  * peer's bucket on a local S3 server opened from its commitment alone.
  */
 import assert from "node:assert/strict";
-import { peerStores, screenChain } from "./commitments.ts";
-import { ourCommitment } from "./participant.ts";
+import { ourCommitment, peerStores, screenChain } from "./commitments.ts";
 import { listPeers } from "../roles/exchange.ts";
 import { Metrics } from "../metrics.ts";
 import { resolveStore } from "../store/resolve.ts";

@@ -1,9 +1,14 @@
 /**
- * `boltzmann doctor`: what this machine can do — versions, which ONNX Runtime execution
- * providers actually run a graph, CUDA libraries found or missing, where wallets and
- * caches live, whether S3 credentials are set (never their values).
+ * `boltzmann doctor`: without flags, what this machine can do — versions, which ONNX
+ * Runtime execution providers actually run a graph, CUDA libraries found or missing, where
+ * wallets and caches live, whether S3 credentials are set (never their values). With
+ * wallet, chain or bucket flags, the preflight (src/cli/preflight.ts): a PASS/FAIL list,
+ * exit code 1 on any FAIL.
  */
 import { type Command, parseCommand } from "./command.ts";
+import type { Options } from "./args.ts";
+import { CHAIN, STORAGE, WALLET } from "./flags.ts";
+import { loadEnv } from "./config.ts";
 import { VERSION } from "../version.ts";
 import { ortVersion, probeProvider } from "../onnx/probe.ts";
 
@@ -43,19 +48,62 @@ function findLib(name: string, dirs: string[]): string | null {
   return null;
 }
 
+const SURFACES = [WALLET, CHAIN, STORAGE];
+
+/** `doctor` with wallet, chain or bucket flags: the preflight list. */
+async function preflightCmd(o: Options): Promise<number> {
+  const env = loadEnv();
+  const network = o.strOpt("subtensor.network");
+  const endpoint = o.strOpt("subtensor.chain_endpoint");
+  if (network !== undefined || endpoint !== undefined) {
+    o.need("netuid", "the subnet to check registration and parameters on");
+  }
+  // Dynamic: the chain client loads only when the preflight runs.
+  const { defaultWalletPath } = await import("../chain/wallet.ts");
+  const { formatChecks, preflight } = await import("./preflight.ts");
+  const checks = await preflight({
+    wallet: {
+      walletPath: o.strOpt("wallet.path") ?? defaultWalletPath(env("HOME") ?? "."),
+      name: o.strOpt("wallet.name") ?? "default",
+      hotkey: o.strOpt("wallet.hotkey") ?? "default",
+    },
+    network: network as "finney" | "test" | "local" | undefined,
+    endpoint,
+    netuid: o.numOpt("netuid"),
+    bucket: o.strOpt("bucket"),
+    env,
+  });
+  const ok = !checks.some((c) => c.status === "fail");
+  console.log(o.bool("json") ? JSON.stringify({ ok, checks }, null, 2) : formatChecks(checks));
+  return ok ? 0 : 1;
+}
+
 export const command: Command = {
   name: "doctor",
-  summary: "Check this machine: runtime, ONNX Runtime providers, CUDA, paths, credentials",
+  summary: "Check this machine, or preflight a wallet, chain and bucket (PASS/FAIL)",
   about: [
     "boltzmann doctor [--json]",
+    "boltzmann doctor --wallet.name W --wallet.hotkey H [--wallet.path P] [--json]",
+    "boltzmann doctor --subtensor.network finney|test|local (or --subtensor.chain_endpoint URL)",
+    "                 --netuid N --wallet.name W --wallet.hotkey H [--bucket B] [--json]",
     "",
-    "Prints the boltzmann, Deno, V8 and ONNX Runtime versions; runs a tiny ONNX graph on",
-    "each execution provider (cpu, cuda) and says which ran; lists the CUDA libraries",
-    "found or missing; where wallets and caches live; whether S3 credentials are set.",
+    "Without flags: the boltzmann, Deno, V8 and ONNX Runtime versions; a tiny ONNX graph on",
+    "each execution provider (cpu, cuda) and which ran; the CUDA libraries found or missing;",
+    "where wallets and caches live; whether S3 credentials are set.",
+    "",
+    "With wallet flags only: the key alone (ss58 address, a sign/verify self-test).",
+    "With a network and --netuid: also the engine, the endpoint, runtime name and spec",
+    "version, every transaction extension understood, the hotkey registered (uid), permit",
+    "and stake, commit-reveal and reveal period, weights rate limit and version key, our",
+    "bucket commitment present and parseable. With --bucket: a probe object put, read and",
+    "deleted, and read back as a peer would, from the commitment alone.",
+    "Prints one PASS/FAIL/SKIP line per check; exit code 1 on any FAIL.",
   ].join("\n"),
-  surfaces: [],
+  surfaces: SURFACES,
   async run(argv) {
-    const { o } = parseCommand(argv, []);
+    const { o } = parseCommand(argv, SURFACES);
+    const mine = SURFACES.flatMap((s) => s.flags.map((f) => f.name));
+    if (mine.some((f) => o.given.has(f))) return await preflightCmd(o);
     const env = (k: string) => Deno.env.get(k);
     const home = env("HOME") ?? ".";
     const dirs = libDirs(env);

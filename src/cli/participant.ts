@@ -16,14 +16,8 @@ import { paramTable, type Tensors } from "../model/params.ts";
 import { Metrics } from "../metrics.ts";
 import { type MetricsServer, serveMetrics } from "./metrics_server.ts";
 import { getLogger } from "../log.ts";
-import { committedLocation, readKeysEnv, resolveStore, type S3Env } from "../store/resolve.ts";
-import {
-  type BucketLocation,
-  type CommitmentPolicy,
-  CommitmentRejected,
-  encodeCommitment,
-  parseCommitment,
-} from "../chain/commitment.ts";
+import { readKeysEnv, resolveStore } from "../store/resolve.ts";
+import { bucketLocation, ourCommitment } from "./commitments.ts";
 import type { Store } from "../store/mod.ts";
 import { createTrainer } from "../train/trainer.ts";
 import { type Chain, defaultWalletPath, type Hotkey, loadHotkey } from "../chain/mod.ts";
@@ -58,39 +52,6 @@ export interface Participant extends RoleDeps<Hotkey, Chain> {
   maxWindows?: number;
   dtype: "F32" | "BF16";
   close(): Promise<void>;
-}
-
-/** A `--bucket` value with a local directory made an absolute `file://` URL. */
-export function bucketLocation(bucket: string): string {
-  if (bucket.startsWith("file://")) return bucket;
-  if (bucket.startsWith("/") || bucket.startsWith(".")) {
-    Deno.mkdirSync(bucket, { recursive: true });
-    return `file://${Deno.realPathSync(bucket)}`;
-  }
-  return bucket.startsWith("s3://") ? bucket : `s3://${bucket}`;
-}
-
-/**
- * The commitment text of our bucket (`own` as {@link bucketLocation} returns it), checked
- * as peers on this network will check it.
- * @throws {RangeError} naming why peers would refuse it
- */
-export function ourCommitment(
-  own: string,
-  s3: S3Env,
-  read: BucketLocation["read"],
-  policy: CommitmentPolicy,
-): string {
-  const text = encodeCommitment(committedLocation(own, s3, read));
-  try {
-    parseCommitment(text, policy);
-  } catch (e) {
-    if (!(e instanceof CommitmentRejected)) throw e;
-    throw new RangeError(
-      `Peers on this network would refuse our bucket commitment (${e.reason}): ${e.detail}; public networks need an https endpoint on a public host`,
-    );
-  }
-  return text;
 }
 
 /**

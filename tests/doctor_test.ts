@@ -1,0 +1,188 @@
+/**
+ * `boltzmann doctor` as a preflight: with only wallet flags it checks the key alone
+ * (keyfiles written here from the sr25519 maths, one whose stored public key belongs to
+ * another secret); against the local chain (spec 218 runtime) and a local S3 server every
+ * check passes, and an unregistered hotkey or an unwritable bucket FAILs with its reason.
+ */
+import assert from "node:assert/strict";
+import { sr25519PairFromSeed } from "@polkadot/util-crypto";
+import { u8aToHex } from "@polkadot/util";
+import { encodeAddress } from "@polkadot/util-crypto";
+import { connectSubtensor, createWallet, loadHotkey, startLocalnet } from "../src/chain/mod.ts";
+import { type Check, formatChecks, preflight } from "../src/cli/preflight.ts";
+import { startS3 } from "../src/store/_testservers.ts";
+import { resolveStore, s3Env } from "../src/store/resolve.ts";
+import { cli } from "./_cli.ts";
+
+/** Writes a btcli-style hotkey file `<dir>/w/hotkeys/<name>`. */
+async function writeKeyfile(dir: string, name: string, json: Record<string, unknown>) {
+  await Deno.mkdir(`${dir}/w/hotkeys`, { recursive: true });
+  await Deno.writeTextFile(`${dir}/w/hotkeys/${name}`, JSON.stringify(json));
+}
+
+/** A privateKey-only keyfile (as `btcli wallet regen_hotkey` writes) for `secret`, claiming `pub`. */
+function privateKeyOnly(secret: Uint8Array, pub: Uint8Array) {
+  return {
+    accountId: u8aToHex(pub),
+    publicKey: u8aToHex(pub),
+    privateKey: u8aToHex(secret),
+    secretPhrase: null,
+    secretSeed: null,
+    ss58Address: encodeAddress(pub, 42),
+  };
+}
+
+const byName = (checks: Check[]) => Object.fromEntries(checks.map((c) => [c.name, c]));
+
+Deno.test("doctor with only wallet flags: ss58 and PASS for a good key, FAIL for a key whose public key is not its secret's", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "boltzmann-doctor-" });
+  try {
+    const a = sr25519PairFromSeed(new Uint8Array(32).fill(1));
+    const b = sr25519PairFromSeed(new Uint8Array(32).fill(2));
+    await writeKeyfile(dir, "good", privateKeyOnly(a.secretKey, a.publicKey));
+    await writeKeyfile(dir, "mismatch", privateKeyOnly(a.secretKey, b.publicKey));
+    await writeKeyfile(dir, "seed-mismatch", {
+      secretSeed: u8aToHex(new Uint8Array(32).fill(1)),
+      publicKey: u8aToHex(b.publicKey),
+    });
+    const ss58 = encodeAddress(a.publicKey, 42);
+
+    const good = await cli(
+      "doctor",
+      "--wallet.path",
+      dir,
+      "--wallet.name",
+      "w",
+      "--wallet.hotkey",
+      "good",
+    );
+    assert.equal(good.code, 0, good.stdout + good.stderr);
+    assert.match(good.stdout, new RegExp(`^PASS +hotkey keyfile +${ss58} `, "m"));
+    assert.match(good.stdout, /^PASS +sign\/verify self-test/m);
+
+    const wallet = { walletPath: dir, name: "w", hotkey: "mismatch" };
+    const bad = byName(await preflight({ wallet, env: () => undefined }));
+    // The keyfile loads (its fields agree with each other), but its signatures do not verify.
+    assert.equal(bad["hotkey keyfile"]!.status, "pass");
+    assert.equal(bad["sign/verify self-test"]!.status, "fail");
+    assert.match(bad["sign/verify self-test"]!.detail, /does not belong to its secret/);
+
+    const seed = await cli(
+      "doctor",
+      "--json",
+      "--wallet.path",
+      dir,
+      "--wallet.name",
+      "w",
+      "--wallet.hotkey",
+      "seed-mismatch",
+    );
+    assert.equal(seed.code, 1);
+    const rep = JSON.parse(seed.stdout);
+    assert.equal(rep.ok, false);
+    assert.equal(rep.checks[0].status, "fail");
+    assert.match(rep.checks[0].detail, /does not match its publicKey/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name:
+    "doctor against the local chain and a local S3 server: PASS for every check; FAIL with the reason when unregistered or unwritable",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "boltzmann-doctor-" });
+  const s3 = await startS3(["doctor-b"]);
+  const walletPath = `${dir}/wallets`;
+  const ours = await createWallet({ walletPath, name: "w", hotkey: "h" });
+  await createWallet({ walletPath, name: "w", hotkey: "stranger" });
+  const net = await startLocalnet({ port: 0, blockTimeMs: 0, tempo: 10, hotkeys: [ours.hotkey] });
+  const env = (k: string) =>
+    ({
+      AWS_ENDPOINT_URL: s3.endpoint,
+      AWS_ACCESS_KEY_ID: "S3RVER",
+      AWS_SECRET_ACCESS_KEY: "S3RVER",
+    })[k];
+  const base = { endpoint: net.endpoint, netuid: net.netuid, env, timeoutMs: 10_000 };
+  try {
+    // Our commitment on chain, as `boltzmann miner --bucket s3://doctor-b` commits it.
+    const chain = await connectSubtensor({ endpoint: net.endpoint });
+    const text = `b1;e=${s3.endpoint};b=doctor-b`;
+    await chain.setCommitment(
+      await loadHotkey({ walletPath, name: "w", hotkey: "h" }),
+      net.netuid,
+      text,
+    );
+    await chain.close();
+
+    const all = await preflight({
+      ...base,
+      wallet: { walletPath, name: "w", hotkey: "h" },
+      bucket: "s3://doctor-b",
+    });
+    const out = formatChecks(all);
+    assert.deepEqual(all.filter((c) => c.status !== "pass"), [], out);
+    assert.deepEqual(all.map((c) => c.name), [
+      "hotkey keyfile",
+      "sign/verify self-test",
+      "engine",
+      "endpoint answers",
+      "runtime",
+      "transaction extensions",
+      "commit-reveal",
+      "weights rate limit and version key",
+      "hotkey registered",
+      "permit and stake",
+      "our commitment",
+      "bucket writable",
+      "bucket readable by peers",
+    ]);
+    const c = byName(all);
+    assert.match(c["runtime"]!.detail, /spec 218$/);
+    assert.match(c["hotkey registered"]!.detail, /^uid 0 /);
+    assert.match(c["commit-reveal"]!.detail, /^off/);
+    assert.match(c["weights rate limit and version key"]!.detail, /^rate limit 0 blocks/);
+    assert.match(c["our commitment"]!.detail, new RegExp(`^s3://doctor-b on ${s3.endpoint}$`));
+    assert.match(out, /^PASS: 13 passed, 0 failed, 0 skipped$/m);
+    // The probe object is gone.
+    assert.deepEqual(await resolveStore("s3://doctor-b", s3Env(env)).list("doctor-probe-"), []);
+
+    const stranger = byName(
+      await preflight({
+        ...base,
+        engine: false,
+        wallet: { walletPath, name: "w", hotkey: "stranger" },
+        bucket: "s3://doctor-b",
+      }),
+    );
+    assert.equal(stranger["hotkey registered"]!.status, "fail");
+    assert.match(
+      stranger["hotkey registered"]!.detail,
+      /is not registered on subnet \d+; register it first/,
+    );
+    assert.equal(stranger["permit and stake"]!.status, "skip");
+
+    const unwritable = byName(
+      await preflight({
+        ...base,
+        engine: false,
+        wallet: { walletPath, name: "w", hotkey: "h" },
+        bucket: "s3://no-such-bucket",
+      }),
+    );
+    assert.equal(unwritable["bucket writable"]!.status, "fail");
+    assert.match(
+      unwritable["bucket writable"]!.detail,
+      /s3:\/\/no-such-bucket: .*HTTP 404 NoSuchBucket/,
+    );
+    assert.equal(unwritable["bucket readable by peers"]!.status, "skip");
+    // Our on-chain commitment names another bucket: still parseable, and the note says so.
+    assert.match(unwritable["our commitment"]!.detail, /differs from --bucket/);
+  } finally {
+    await net.stop();
+    await s3.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
