@@ -65,7 +65,7 @@ export function signVerify(key: Hotkey): string | null {
     return `signing failed: ${(e as Error).message}`;
   }
   if (!sr25519Verify(msg, sig, key.publicKey)) {
-    return `a message signed with the keyfile's secret does not verify against ${key.ss58}: its stored public key does not belong to its secret; regenerate the hotkey file (btcli wallet regen_hotkey)`;
+    return `a message signed with the keyfile's secret does not verify against ${key.ss58}: its stored public key does not belong to its secret; regenerate the hotkey file (btcli wallet regen-hotkey)`;
   }
   return null;
 }
@@ -103,9 +103,9 @@ export async function preflight(o: PreflightOptions): Promise<Check[]> {
     add(
       "engine",
       cpu.ok ? "pass" : "fail",
-      `cpu ${cpu.ok ? `ran a graph in ${cpu.ms} ms` : `unavailable: ${cpu.error}`}; cuda ${
-        cuda.ok ? "ran a graph" : "unavailable (see `boltzmann doctor`)"
-      }`,
+      `cpu ${
+        cpu.ok ? `ran a graph in ${Math.round(cpu.ms ?? 0)} ms` : `unavailable: ${cpu.error}`
+      }; cuda ${cuda.ok ? "ran a graph" : "unavailable (see `boltzmann doctor`)"}`,
     );
   }
 
