@@ -121,3 +121,15 @@ export function ourCommitment(
   }
   return text;
 }
+
+/** The refused commitments section: a count per reason, then one line per hotkey. */
+export function formatRefused(refused: readonly RefusedCommitment[]): string {
+  if (refused.length === 0) return "Bucket commitments refused: none";
+  const counts = Object.entries(countByReason(refused)).filter(([, n]) => n > 0);
+  return [
+    `Bucket commitments refused: ${refused.length} (${
+      counts.map(([r, n]) => `${r} ${n}`).join(", ")
+    })`,
+    ...refused.map((r) => `  ${r.hotkey}  ${r.reason}: ${r.detail}`),
+  ].join("\n");
+}

@@ -4,7 +4,7 @@
  * peer's bucket on a local S3 server opened from its commitment alone.
  */
 import assert from "node:assert/strict";
-import { ourCommitment, peerStores, screenChain } from "./commitments.ts";
+import { formatRefused, ourCommitment, peerStores, screenChain } from "./commitments.ts";
 import { listPeers } from "../roles/exchange.ts";
 import { Metrics } from "../metrics.ts";
 import { resolveStore } from "../store/resolve.ts";
@@ -85,4 +85,22 @@ Deno.test("ourCommitment refuses, at start-up, a bucket that peers on the networ
     /\(file_endpoint\)/,
   );
   assert.equal(ourCommitment("s3://b-1/run", {}, undefined, "public"), "b1;b=b-1;p=run");
+});
+
+Deno.test("inspect's refused-commitments section: counts by reason, then one line per hotkey", () => {
+  assert.equal(formatRefused([]), "Bucket commitments refused: none");
+  const text = formatRefused([
+    { hotkey: "hk-b", reason: "private_endpoint", detail: "host is a private address" },
+    { hotkey: "hk-c", reason: "bad_format", detail: "old form" },
+    { hotkey: "hk-d", reason: "private_endpoint", detail: "host is a loopback address" },
+  ]);
+  assert.equal(
+    text,
+    [
+      "Bucket commitments refused: 3 (bad_format 1, private_endpoint 2)",
+      "  hk-b  private_endpoint: host is a private address",
+      "  hk-c  bad_format: old form",
+      "  hk-d  private_endpoint: host is a loopback address",
+    ].join("\n"),
+  );
 });

@@ -19,7 +19,7 @@ import { parseKey } from "../roles/keys.ts";
 import { sliceSize } from "../window.ts";
 import { engineOptions } from "./engine.ts";
 import { datasetFromFlags } from "./dataset.ts";
-import { countByReason, type RefusedCommitment } from "../chain/commitment.ts";
+import { formatRefused } from "./commitments.ts";
 import { connectFromFlags } from "./connect.ts";
 import { CHAIN, DATASET, ENGINE, HPARAMS, INSPECT, STORAGE, WALLET } from "./flags.ts";
 import { createTrainer, type Trainer } from "../train/trainer.ts";
@@ -274,18 +274,6 @@ async function inspectWindowCmd(window: number, o: Options): Promise<number> {
     await trainer?.close();
     await chain.close();
   }
-}
-
-/** The refused commitments section: a count per reason, then one line per hotkey. */
-export function formatRefused(refused: readonly RefusedCommitment[]): string {
-  if (refused.length === 0) return "Bucket commitments refused: none";
-  const counts = Object.entries(countByReason(refused)).filter(([, n]) => n > 0);
-  return [
-    `Bucket commitments refused: ${refused.length} (${
-      counts.map(([r, n]) => `${r} ${n}`).join(", ")
-    })`,
-    ...refused.map((r) => `  ${r.hotkey}  ${r.reason}: ${r.detail}`),
-  ].join("\n");
 }
 
 export const command: Command = {
