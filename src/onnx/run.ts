@@ -127,13 +127,31 @@ export class Session {
     feeds: Record<string, Value>,
     fetch?: readonly string[],
   ): Promise<Record<string, Value>> {
-    const f: Record<string, ort.Tensor> = {};
-    for (const [k, v] of Object.entries(feeds)) {
-      f[k] = new ort.Tensor(typeOf(v.data), v.data, v.dims);
-    }
+    const f = toTensors(feeds);
     const res = fetch ? await this.s.run(f, fetch as string[]) : await this.s.run(f);
     const out: Record<string, Value> = {};
     for (const [k, t] of Object.entries(res)) out[k] = { data: t.data as Data, dims: t.dims };
+    return out;
+  }
+
+  /**
+   * Runs once, ORT writing the outputs named in `into` straight into those arrays (sized
+   * as the graph's outputs; no fresh result arrays per run) and returning only `fetch`
+   * besides. The inputs are read in place (the binding wraps the feeds' memory).
+   */
+  async runInto(
+    feeds: Record<string, Value>,
+    into: Record<string, Value>,
+    fetch: readonly string[] = [],
+  ): Promise<Record<string, Value>> {
+    const fetches: Record<string, ort.Tensor | null> = toTensors(into);
+    for (const k of fetch) fetches[k] = null;
+    const res = await this.s.run(toTensors(feeds), fetches);
+    const out: Record<string, Value> = {};
+    for (const k of fetch) {
+      const t = res[k]!;
+      out[k] = { data: t.data as Data, dims: t.dims };
+    }
     return out;
   }
 
@@ -141,6 +159,12 @@ export class Session {
   async release(): Promise<void> {
     await this.s.release();
   }
+}
+
+function toTensors(vs: Record<string, Value>): Record<string, ort.Tensor> {
+  const f: Record<string, ort.Tensor> = {};
+  for (const [k, v] of Object.entries(vs)) f[k] = new ort.Tensor(typeOf(v.data), v.data, v.dims);
+  return f;
 }
 
 function typeOf(d: Data): ort.Tensor.Type {

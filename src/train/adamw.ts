@@ -2,8 +2,10 @@
  * The optimizer: global-norm gradient clipping and AdamW with PyTorch's semantics
  * (`torch.nn.utils.clip_grad_norm_`, `torch.optim.AdamW`: decoupled weight decay on every
  * parameter, bias-corrected moments, eps added after the square root). Two forms of the
- * same step: a flat loop over Float32Arrays (used on CPU: measured faster, see
- * docs/PERFORMANCE.md) and an ONNX graph (for devices where the tensors live elsewhere).
+ * same step: elementwise over Float32Arrays (on CPU: a WebAssembly SIMD kernel giving the
+ * same bits as the plain loop, over all cores where workers may view the tensors; see
+ * adamw_kernel.ts, parallel.ts and docs/PERFORMANCE.md) and an ONNX graph (for devices
+ * where the tensors live elsewhere).
  *
  * @module
  */
@@ -11,6 +13,8 @@ import { Graph, type T } from "../onnx/graph.ts";
 import { add, div, mul, sqrt, sub } from "../onnx/ops.ts";
 import type { ParamSpec, Tensors } from "../model/params.ts";
 import { norm } from "../tensor_math.ts";
+import { type AdamScalars, adamwTensor } from "./adamw_kernel.ts";
+import type { AdamPool, AdamQuad } from "./parallel.ts";
 
 /** AdamW settings (Hparams names). */
 export interface AdamHparams {
@@ -65,26 +69,50 @@ export function adamConstants(
   };
 }
 
-/**
- * One AdamW step in place on `params` and `opt` (opt.step is incremented first).
- * @throws {RangeError} when a tensor is missing or sized differently
- */
-export function adamwStep(params: Tensors, opt: AdamState, grads: Tensors, hp: AdamHparams): void {
-  opt.step++;
-  const { stepSize, bc2Sqrt, decay } = adamConstants(hp, opt.step);
-  const b1 = hp.beta1, b2 = hp.beta2, eps = hp.eps;
+/** The kernel's scalars for step `t` with clip factor `scale`. */
+export function adamScalars(hp: AdamHparams, t: number, scale = 1): AdamScalars {
+  const { stepSize, bc2Sqrt, decay } = adamConstants(hp, t);
+  return { scale, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps, decay, stepSize, bc2Sqrt };
+}
+
+function quads(params: Tensors, opt: AdamState, grads: Tensors): AdamQuad[] {
+  const out: AdamQuad[] = [];
   for (const [name, p] of params) {
     const g = grads.get(name), m = opt.m.get(name), v = opt.v.get(name);
     if (!g || !m || !v || g.length !== p.length || m.length !== p.length || v.length !== p.length) {
       throw new RangeError(`AdamW: gradient or moments of '${name}' missing or of the wrong size`);
     }
-    for (let i = 0; i < p.length; i++) {
-      const gi = g[i]!;
-      const mi = (m[i] = b1 * m[i]! + (1 - b1) * gi);
-      const vi = (v[i] = b2 * v[i]! + (1 - b2) * gi * gi);
-      p[i] = p[i]! * decay - stepSize * mi / (Math.sqrt(vi) / bc2Sqrt + eps);
-    }
+    out.push({ p, g, m, v });
   }
+  return out;
+}
+
+/**
+ * One AdamW step in place on `params` and `opt` (opt.step is incremented first), on the
+ * calling thread.
+ * @throws {RangeError} when a tensor is missing or sized differently
+ */
+export function adamwStep(params: Tensors, opt: AdamState, grads: Tensors, hp: AdamHparams): void {
+  const qs = quads(params, opt, grads);
+  const s = adamScalars(hp, ++opt.step);
+  for (const q of qs) adamwTensor(q.p, q.g, q.m, q.v, s);
+}
+
+/**
+ * Clip factor `scale` (as {@link clipGrads} applies it: grads scaled in place) then one
+ * AdamW step, over the threads of `pool`: the same bits as clipGrads + adamwStep.
+ * @throws {RangeError} when a tensor is missing or sized differently
+ */
+export async function adamwStepPooled(
+  pool: AdamPool,
+  params: Tensors,
+  opt: AdamState,
+  grads: Tensors,
+  hp: AdamHparams,
+  scale: number,
+): Promise<void> {
+  const qs = quads(params, opt, grads);
+  await pool.run(qs, adamScalars(hp, ++opt.step, scale));
 }
 
 /**

@@ -1,8 +1,10 @@
 /**
  * The training engine other modules call: mean loss and gradients over micro-batches
- * (the step graph run once per micro-batch, gradients summed in place), evaluation loss,
- * and clip + AdamW. Sessions are created once per trainer (the step graph eagerly, the
- * loss-only graph on first use) from graphs cached on disk by {@link cachedGraph}.
+ * (the step graph run once per micro-batch, ORT writing the first micro-batch's gradients
+ * straight into the result arrays and later ones into scratch arrays the trainer keeps,
+ * summed in place), evaluation loss, and clip + AdamW (the WebAssembly kernel over all
+ * cores, see parallel.ts). Sessions are created once per trainer (the step graph eagerly,
+ * the loss-only graph on first use) from graphs cached on disk by {@link cachedGraph}.
  *
  * Left out: learning-rate schedules (the original used a constant rate), mixed precision.
  *
@@ -13,9 +15,9 @@ import { type ParamSpec, paramTable, type Tensors } from "../model/params.ts";
 import { buildLlamaGraph, gradName, LLAMA_GRAPH_VERSION } from "../model/llama_graph.ts";
 import { DeviceError, Session, type Value } from "../onnx/run.ts";
 import { getLogger } from "../log.ts";
-import { type AdamState, adamwStep, clipGrads, newAdamState } from "./adamw.ts";
+import { type AdamState, adamwStepPooled, globalNorm, newAdamState } from "./adamw.ts";
+import { AdamPool } from "./parallel.ts";
 import { cachedGraph, dropCachedGraph } from "./graph_cache.ts";
-import { arrayFinite } from "../tensor_math.ts";
 
 export { type AdamState, newAdamState };
 
@@ -26,10 +28,15 @@ export const ENGINE_VERSION = 1;
 
 /** Loss, gradients and optimizer step of one model shape. */
 export interface Trainer {
-  /** Mean loss and mean gradients over `batches` (each Int32Array of batchSize·seqLen ids, row-major [B, T]). */
+  /**
+   * Mean loss and mean gradients over `batches` (each Int32Array of batchSize·seqLen ids,
+   * row-major [B, T]). The gradients are fresh arrays, or `into`'s arrays (overwritten)
+   * when given: a caller that steps in a loop saves a fresh allocation per step.
+   */
   lossAndGrad(
     params: Tensors,
     batches: Int32Array[],
+    into?: Tensors,
   ): Promise<{ loss: number; grads: Tensors; tokens: number }>;
   /** Mean loss only (evaluation). */
   loss(params: Tensors, batches: Int32Array[]): Promise<number>;
@@ -41,7 +48,7 @@ export interface Trainer {
 /** Where and how the trainer runs. */
 export interface TrainerOptions {
   device?: "cpu" | "cuda";
-  /** ONNX Runtime intra-op threads (default: ORT's choice, one per core). */
+  /** ONNX Runtime intra-op threads and optimizer threads (default: one per core). */
   threads?: number;
   /** Graph cache directory (see `defaultCacheDir`); no disk cache when omitted. */
   cacheDir?: string;
@@ -126,6 +133,23 @@ function checkParams(table: readonly ParamSpec[], params: Tensors): void {
   }
 }
 
+/** Divides `g` by n in place (n > 1) and reports whether every value is finite. */
+function meanAndCheck(g: Float32Array, n: number): boolean {
+  let bad = 0;
+  if (n > 1) {
+    for (let i = 0; i < g.length; i++) {
+      const x = (g[i]! /= n);
+      bad |= x - x === 0 ? 0 : 1; // NaN and ±Inf give NaN
+    }
+  } else {
+    for (let i = 0; i < g.length; i++) {
+      const x = g[i]!;
+      bad |= x - x === 0 ? 0 : 1;
+    }
+  }
+  return bad === 0;
+}
+
 /**
  * A trainer for `hp`'s model, batch size and sequence length.
  * @throws {Error} one line when `device: "cuda"` cannot load its provider
@@ -135,6 +159,10 @@ export async function createTrainer(hp: Hparams, opts: TrainerOptions = {}): Pro
   const B = hp.batchSize, T = hp.seqLen, V = hp.model.vocabSize;
   const stepSession = await openGraph(hp, true, opts);
   let lossSession: Promise<Session> | undefined;
+  // Gradients of the second and later micro-batches land here, then are summed in place.
+  let scratch: Tensors | undefined;
+  let pool: AdamPool | undefined;
+  const threads = opts.threads ?? (navigator.hardwareConcurrency || 1);
   const tokens = new BigInt64Array(B * T);
 
   const feeds = (params: Tensors, batch: Int32Array): Record<string, Value> => {
@@ -154,25 +182,35 @@ export async function createTrainer(hp: Hparams, opts: TrainerOptions = {}): Pro
   };
 
   return {
-    async lossAndGrad(params, batches) {
+    async lossAndGrad(params, batches, into) {
       checkParams(table, params);
       checkBatches(batches, B, T, V);
+      if (into) checkParams(table, into);
       let loss = 0;
-      const sum: Tensors = new Map();
+      const sum: Tensors = into ?? new Map(table.map((p) => [p.name, new Float32Array(p.numel)]));
+      const target = (m: Tensors) => {
+        const o: Record<string, Value> = {};
+        for (const p of table) o[gradName(p.name)] = { data: m.get(p.name)!, dims: p.shape };
+        return o;
+      };
       for (const [k, batch] of batches.entries()) {
-        const out = await stepSession.run(feeds(params, batch));
-        loss += lossOf(out, k);
+        if (k === 0) {
+          loss += lossOf(await stepSession.runInto(feeds(params, batch), target(sum), ["loss"]), 0);
+          continue;
+        }
+        scratch ??= new Map(table.map((p) => [p.name, new Float32Array(p.numel)]));
+        loss += lossOf(
+          await stepSession.runInto(feeds(params, batch), target(scratch), ["loss"]),
+          k,
+        );
         for (const p of table) {
-          const g = out[gradName(p.name)]!.data as Float32Array;
-          const acc = sum.get(p.name);
-          if (!acc) sum.set(p.name, g);
-          else for (let i = 0; i < g.length; i++) acc[i]! += g[i]!;
+          const g = scratch.get(p.name)!, acc = sum.get(p.name)!;
+          for (let i = 0; i < g.length; i++) acc[i]! += g[i]!;
         }
       }
       const n = batches.length;
       for (const [name, g] of sum) {
-        if (n > 1) { for (let i = 0; i < g.length; i++) g[i]! /= n; }
-        if (!arrayFinite(g)) {
+        if (!meanAndCheck(g, n)) {
           throw new Error(
             `Gradient of '${name}' holds NaN/Inf: the parameters are damaged or training diverged`,
           );
@@ -191,13 +229,17 @@ export async function createTrainer(hp: Hparams, opts: TrainerOptions = {}): Pro
       }
       return loss / batches.length;
     },
-    step(params, opt, grads) {
+    async step(params, opt, grads) {
       checkParams(table, params);
-      const { norm } = clipGrads(grads, hp.gradClip);
-      adamwStep(params, opt, grads, hp);
-      return Promise.resolve({ gradNorm: norm });
+      // clipGrads + adamwStep in one pass over the tensors (the same bits).
+      const norm = globalNorm(grads);
+      const scale = Math.min(1, hp.gradClip / (norm + 1e-6));
+      pool ??= new AdamPool(threads);
+      await adamwStepPooled(pool, params, opt, grads, hp, scale);
+      return { gradNorm: norm };
     },
     async close() {
+      pool?.close();
       await stepSession.release();
       if (lossSession) await (await lossSession).release();
     },

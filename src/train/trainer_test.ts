@@ -154,6 +154,35 @@ Deno.test("Trainer averages micro-batches and its eval loss equals the float64 r
   }
 });
 
+Deno.test("Trainer.lossAndGrad(into) writes the same bits into the caller's arrays, reused", async () => {
+  const hp = microHp();
+  const n = hp.batchSize * hp.seqLen;
+  const params = initParams(MICRO, 3);
+  const bs = [batch(n, 1), batch(n, 2), batch(n, 3)];
+  const tr = await createTrainer(hp, { threads: 1 });
+  try {
+    const fresh = await tr.lossAndGrad(params, bs);
+    const into: Tensors = new Map(
+      paramTable(MICRO).map((p) => [p.name, new Float32Array(p.numel).fill(7)]),
+    );
+    await tr.lossAndGrad(params, [bs[2]!], into); // stale values must be overwritten
+    const again = await tr.lossAndGrad(params, bs, into);
+    assert.equal(again.grads, into);
+    assert.equal(again.loss, fresh.loss);
+    for (const [name, g] of fresh.grads) {
+      assert.deepEqual(
+        new Uint32Array(into.get(name)!.buffer),
+        new Uint32Array(g.buffer),
+        name,
+      );
+    }
+    into.set("model.norm.weight", new Float32Array(3));
+    await assert.rejects(() => tr.lossAndGrad(params, bs, into), /model\.norm\.weight/);
+  } finally {
+    await tr.close();
+  }
+});
+
 Deno.test("Trainer.step() lowers the loss on a fixed batch", async () => {
   const hp = microHp();
   const params = initParams(MICRO, 4), opt = newAdamState(paramTable(MICRO));

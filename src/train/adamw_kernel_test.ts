@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import { type AdamScalars, adamwLoop, adamwTensor, wasmKernelAvailable } from "./adamw_kernel.ts";
+import { AdamPool, canShareByAddress } from "./parallel.ts";
+import { adamScalars, adamwStep, adamwStepPooled, clipGrads, newAdamState } from "./adamw.ts";
+import type { Tensors } from "../model/params.ts";
+
+/**
+ * The optimizer loop as it was before the WebAssembly kernel (clipGrads' scaling, then
+ * adamwStep's loop), copied verbatim: the kernel must reproduce it bit for bit.
+ */
+function originalStep(
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  s: AdamScalars,
+): void {
+  if (s.scale < 1) { for (let i = 0; i < g.length; i++) g[i]! *= s.scale; }
+  const b1 = s.beta1, b2 = s.beta2, eps = s.eps, decay = s.decay, stepSize = s.stepSize;
+  const bc2Sqrt = s.bc2Sqrt;
+  for (let i = 0; i < p.length; i++) {
+    const gi = g[i]!;
+    const mi = (m[i] = b1 * m[i]! + (1 - b1) * gi);
+    const vi = (v[i] = b2 * v[i]! + (1 - b2) * gi * gi);
+    p[i] = p[i]! * decay - stepSize * mi / (Math.sqrt(vi) / bc2Sqrt + eps);
+  }
+}
+
+/** xorshift32, so the tensors are the same on every run. */
+function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13, x >>>= 0, x ^= x >>> 17, x ^= x << 5, x >>>= 0;
+    return x / 2 ** 32;
+  };
+}
+
+// Edge values: signed zeros, the smallest subnormal, the largest subnormal, the smallest
+// normal, values near float32's limit, and ordinary ones.
+const EDGES = [0, -0, 1e-45, -1e-45, 1.1754942e-38, 1.17549435e-38, 3e38, -3e38, 1, -1, 1e-20];
+
+/** n values: random over many magnitudes, every 7th an edge value. */
+function tensor(n: number, seed: number, nonNegative = false): Float32Array {
+  const r = rng(seed), out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const x = i % 7 === 3
+      ? EDGES[Math.floor(r() * EDGES.length)]!
+      : (r() - 0.5) * 10 ** Math.floor(r() * 16 - 12);
+    out[i] = nonNegative ? Math.abs(x) : x;
+  }
+  return out;
+}
+
+const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+
+function assertSameBits(a: Float32Array, b: Float32Array, what: string): void {
+  const x = bits(a), y = bits(b);
+  assert.equal(x.length, y.length);
+  for (let i = 0; i < x.length; i++) {
+    if (x[i] !== y[i]) {
+      assert.fail(
+        `${what}[${i}]: ${a[i]} (0x${x[i]!.toString(16)}) vs ${b[i]} (0x${y[i]!.toString(16)})`,
+      );
+    }
+  }
+}
+
+const quad = (n: number, seed: number) => ({
+  p: tensor(n, seed),
+  g: tensor(n, seed + 1),
+  m: tensor(n, seed + 2),
+  v: tensor(n, seed + 3, true), // a second moment is never negative
+});
+const copy = (q: ReturnType<typeof quad>) => ({
+  p: q.p.slice(),
+  g: q.g.slice(),
+  m: q.m.slice(),
+  v: q.v.slice(),
+});
+
+const HP = { learningRate: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
+
+Deno.test("the WebAssembly AdamW kernel instantiates here (SIMD)", () => {
+  assert.ok(wasmKernelAvailable());
+});
+
+Deno.test("adamwTensor() gives the original loop's bits, with and without clipping", () => {
+  // 40,003 elements: two full staging chunks plus an odd tail.
+  for (const [t, scale] of [[1, 1], [2, 0.37], [1000, 1e-3]] as const) {
+    const a = quad(40_003, t), b = copy(a), c = copy(a);
+    const s = adamScalars(HP, t, scale);
+    originalStep(a.p, a.g, a.m, a.v, s);
+    adamwTensor(b.p, b.g, b.m, b.v, s);
+    adamwLoop(c.p, c.g, c.m, c.v, s);
+    for (const k of ["p", "g", "m", "v"] as const) {
+      assertSameBits(b[k], a[k], `kernel ${k} (step ${t})`);
+      assertSameBits(c[k], a[k], `loop ${k} (step ${t})`);
+    }
+  }
+});
+
+Deno.test("AdamPool over 3 threads gives the same bits as one thread", async () => {
+  const pool = new AdamPool(3);
+  try {
+    if (canShareByAddress()) assert.equal(pool.threads, 3);
+    const qs = [quad(70_001, 10), quad(5, 20), quad(0, 30), quad(33_000, 40)];
+    const ref = qs.map(copy);
+    const s = adamScalars(HP, 3, 0.5);
+    await pool.run(qs, s);
+    for (const [i, r] of ref.entries()) {
+      originalStep(r.p, r.g, r.m, r.v, s);
+      for (const k of ["p", "g", "m", "v"] as const) {
+        assertSameBits(qs[i]![k], r[k], `tensor ${i} ${k}`);
+      }
+    }
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("adamwStepPooled() = clipGrads + adamwStep, and adamwStep = the original loop", async () => {
+  const table = [{ name: "a", shape: [9001], numel: 9001 }, { name: "b", shape: [3], numel: 3 }];
+  const mk = (seed: number): Tensors =>
+    new Map(table.map((p, i) => [p.name, tensor(p.numel, seed + i)]));
+  const p1 = mk(1), g1 = mk(5), p2 = mk(1), g2 = mk(5), p3 = mk(1), g3 = mk(5);
+  const o1 = newAdamState(table), o2 = newAdamState(table);
+  const { scale } = clipGrads(g1, 1);
+  assert.ok(scale < 1);
+  adamwStep(p1, o1, g1, HP);
+  const pool = new AdamPool(2);
+  try {
+    await adamwStepPooled(pool, p2, o2, g2, HP, scale);
+  } finally {
+    pool.close();
+  }
+  const z = () => new Map(table.map((p) => [p.name, new Float32Array(p.numel)]));
+  const m3 = z(), v3 = z();
+  for (const { name } of table) {
+    originalStep(p3.get(name)!, g3.get(name)!, m3.get(name)!, v3.get(name)!, {
+      ...adamScalars(HP, 1, scale),
+    });
+    assertSameBits(p1.get(name)!, p3.get(name)!, `adamwStep ${name}`);
+    assertSameBits(p2.get(name)!, p3.get(name)!, `pooled ${name}`);
+    assertSameBits(g2.get(name)!, g3.get(name)!, `pooled clipped grad ${name}`);
+    assertSameBits(o2.m.get(name)!, m3.get(name)!, `pooled m ${name}`);
+    assertSameBits(o2.v.get(name)!, v3.get(name)!, `pooled v ${name}`);
+  }
+  assert.equal(o1.step, 1);
+  assert.equal(o2.step, 1);
+});
