@@ -48,6 +48,13 @@ export const BENCHES: Readonly<Record<string, Entry>> = {
         steps: o.num("steps"),
         threads: o.numOpt("threads") ?? (navigator.hardwareConcurrency || 2),
         json: json(o),
+        ladder: o.bool("ladder")
+          ? {
+            rungs: o.strOpt("rungs")?.split(",").map((s) => s.trim()).filter(Boolean),
+            pairs: o.num("pairs"),
+            python: o.str("python"),
+          }
+          : undefined,
       }),
   },
   data: {

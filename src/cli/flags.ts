@@ -561,6 +561,34 @@ export const BENCH_TRAIN: Surface = {
       default: "cpu",
       help: "execution provider",
     },
+    {
+      name: "ladder",
+      type: "boolean",
+      help: "run tiny, 58M and the largest model that fits memory, each against " +
+        "bench/torch_step.py when PyTorch imports (docs/PERFORMANCE.md)",
+    },
+    {
+      name: "rungs",
+      type: "string",
+      arg: "LIST",
+      help: "--ladder: only these rungs, comma-separated name prefixes (tiny,58M,largest…)",
+    },
+    {
+      name: "pairs",
+      type: "int",
+      arg: "N",
+      min: 1,
+      max: 20,
+      default: 1,
+      help: "--ladder: back-to-back runs of ours then PyTorch per rung (medians reported)",
+    },
+    {
+      name: "python",
+      type: "string",
+      arg: "EXE",
+      default: "python3",
+      help: "--ladder: the Python that runs bench/torch_step.py",
+    },
   ],
 };
 

@@ -1,7 +1,7 @@
 /**
  * AdamW over all cores: the WebAssembly kernel of {@link adamwTensor} run by the main
- * thread and `threads − 1` workers, each on its own share of the elements. The update is
- * elementwise, so the split never changes a bit.
+ * thread and `threads − 1` workers, taking chunks of the elements from a shared counter.
+ * The update is elementwise, so the split never changes a bit.
  *
  * Workers reach the tensors without copying them: the main thread passes each array's
  * address and the worker views the same memory (`Deno.UnsafePointerView`, needs the ffi
@@ -25,24 +25,31 @@ export interface AdamQuad {
   v: Float32Array;
 }
 
-/** Elements per staging chunk (as in adamw_kernel.ts); shares are multiples of it. */
+/** Elements per staging chunk (as in adamw_kernel.ts). */
 const CH = 16384;
+
+/** Elements per job: threads take jobs from a shared counter, so a thread the OS
+ * deschedules (these machines are shared) delays the step by at most one job. */
+const JOB = 16 * CH;
 
 const WORKER_SOURCE = `
 const b = Uint8Array.from(atob("${ADAMW_WASM}"), (c) => c.charCodeAt(0));
 const inst = new WebAssembly.Instance(new WebAssembly.Module(b), {});
-const run = inst.exports.adamw, mem = inst.exports.memory.buffer, CH = ${CH};
-const K = [0, 1, 2, 3].map((j) => new Float32Array(mem, 4 * CH * j, CH));
+const run = inst.exports.adamw, CH = ${CH};
+const K = [0, 1, 2, 3].map((j) => new Float32Array(inst.exports.memory.buffer, 4 * CH * j, CH));
 const view = (addr, n) =>
   new Float32Array(Deno.UnsafePointerView.getArrayBuffer(Deno.UnsafePointer.create(addr), 4 * n));
 self.onmessage = (e) => {
-  const { jobs, s } = e.data;
+  const { quads, jobs, counter, s } = e.data;
   const writeG = s.scale !== 1;
   try {
-    for (const j of jobs) {
-      const n = j.n, p = view(j.p, n), g = view(j.g, n), m = view(j.m, n), v = view(j.v, n);
-      for (let a = 0; a < n; a += CH) {
-        const b = Math.min(n, a + CH), len = b - a;
+    const vs = quads.map((q) => [view(q.p, q.n), view(q.g, q.n), view(q.m, q.n), view(q.v, q.n)]);
+    for (;;) {
+      const i = Atomics.add(counter, 0, 1);
+      if (3 * i >= jobs.length) break;
+      const [p, g, m, v] = vs[jobs[3 * i]], a0 = jobs[3 * i + 1], a1 = jobs[3 * i + 2];
+      for (let a = a0; a < a1; a += CH) {
+        const b = Math.min(a1, a + CH), len = b - a;
         K[0].set(p.subarray(a, b)); K[1].set(g.subarray(a, b));
         K[2].set(m.subarray(a, b)); K[3].set(v.subarray(a, b));
         run(len, s.scale, s.beta1, 1 - s.beta1, s.beta2, 1 - s.beta2, s.decay, s.stepSize,
@@ -97,45 +104,43 @@ export class AdamPool {
    * @throws {Error} when a worker fails (the tensors may then be partly updated)
    */
   async run(quads: readonly AdamQuad[], s: AdamScalars): Promise<void> {
-    const nThreads = this.workers.length + 1;
-    // Cut the elements into equal contiguous shares, on chunk boundaries.
-    const total = quads.reduce((a, q) => a + q.p.length, 0);
-    const per = Math.ceil(total / nThreads / CH) * CH;
-    const shares: AdamQuad[][] = Array.from({ length: nThreads }, () => []);
-    let t = 0, used = 0;
-    for (const q of quads) {
-      let a = 0;
-      while (a < q.p.length) {
-        const b = Math.min(q.p.length, a + per - used);
-        const sub = (x: Float32Array) => x.subarray(a, b);
-        shares[t]!.push({ p: sub(q.p), g: sub(q.g), m: sub(q.m), v: sub(q.v) });
-        used += b - a;
-        a = b;
-        if (used >= per && t < nThreads - 1) t++, used = 0;
-      }
+    const qs = quads.filter((q) => q.p.length > 0);
+    const jobs: number[] = [];
+    for (const [i, q] of qs.entries()) {
+      for (let a = 0; a < q.p.length; a += JOB) jobs.push(i, a, Math.min(q.p.length, a + JOB));
     }
-    const done = this.workers.map((w, i) =>
+    const counter = new Int32Array(new SharedArrayBuffer(4));
+    const addresses = this.workers.length
+      ? qs.map((q) => ({
+        n: q.p.length,
+        p: addressOf(q.p),
+        g: addressOf(q.g),
+        m: addressOf(q.m),
+        v: addressOf(q.v),
+      }))
+      : [];
+    const flat = Int32Array.from(jobs);
+    const done = this.workers.map((w) =>
       new Promise<void>((resolve, reject) => {
         w.onmessage = (e) => (e.data === null ? resolve() : reject(new Error(e.data)));
         w.onerror = (e) => {
           e.preventDefault();
           reject(new Error(`AdamW worker failed: ${e.message}`));
         };
-        const jobs = shares[i + 1]!.map((q) => ({
-          n: q.p.length,
-          p: addressOf(q.p),
-          g: addressOf(q.g),
-          m: addressOf(q.m),
-          v: addressOf(q.v),
-        }));
-        w.postMessage({ jobs, s });
+        w.postMessage({ quads: addresses, jobs: flat, counter, s });
       })
     );
-    for (const q of shares[0]!) adamwTensor(q.p, q.g, q.m, q.v, s);
-    // `shares` holds every array until all workers are done with their memory.
+    for (;;) {
+      const i = Atomics.add(counter, 0, 1);
+      if (3 * i >= flat.length) break;
+      const q = qs[flat[3 * i]!]!, a0 = flat[3 * i + 1]!, a1 = flat[3 * i + 2]!;
+      const sub = (x: Float32Array) => x.subarray(a0, a1);
+      adamwTensor(sub(q.p), sub(q.g), sub(q.m), sub(q.v), s);
+    }
+    // `qs` holds every array until all workers are done with their memory.
     const results = await Promise.allSettled(done);
-    shares.length = 0;
     for (const r of results) if (r.status === "rejected") throw r.reason;
+    qs.length = 0;
   }
 
   /** Stops the workers. */
