@@ -17,5 +17,9 @@ run --version >/dev/null
 echo "binary: second start of --version $(( ($(date +%s%N) - t0) / 1000000 )) ms" >&2
 run --help | grep -q 'devnet'
 run doctor --json | grep -q '"ok": true'
+# Every benchmark runs to its end from the binary alone, with a small size.
 run bench indices --preset tiny --json | grep -q 'm_indices_per_s'
-echo "binary: --version, --help, doctor (CPU graph ran) and bench indices work from $tmp" >&2
+run bench train --preset tiny --steps 1 --json | grep -q 'tokens_per_s'
+run bench data --mb 0.05 --ref-mb 0.02 --json | grep -q 'mb_s'
+run bench slices --preset tiny --json | grep -q 's3_upload_mb_s'
+echo "binary: --version, --help, doctor (CPU graph ran) and bench indices, train, data, slices work from $tmp" >&2

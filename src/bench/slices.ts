@@ -2,7 +2,7 @@
  * `bench slices`: for a preset's parameter table (default `seed`), at its compression:
  * gather and scatter GB/s against a plain `TypedArray.set` copy of the same bytes
  * (target >= 0.5x), encode / validate-decode GB/s in F32 and BF16, sr25519 sign and
- * verify ms, and upload / download MB/s of one slice to a local S3 server (s3rver on
+ * verify ms, and upload / download MB/s of one slice to a local S3 server (s3_server.ts on
  * 127.0.0.1, our SigV4 client) against writing / reading the same bytes to a local file.
  * Also the score fidelity of BF16 deltas: |cos(δ_bf16, g) - cos(δ_f32, g)|.
  *
@@ -18,6 +18,8 @@ import { gather, scatter } from "../slices/gather.ts";
 import { encodeSlice, type SliceDtype } from "../slices/wire.ts";
 import { decodeSlice } from "../slices/validate.ts";
 import { bf16ToF32, f32ToBf16 } from "../safetensors.ts";
+import { S3Store } from "../store/s3.ts";
+import { BENCH_CREDS, startBenchS3 } from "./s3_server.ts";
 
 function best(n: number, fn: () => void): number {
   let b = Infinity;
@@ -200,15 +202,13 @@ export const bench: Bench<SlicesOptions> = {
     file = encodeSlice(slice, meta, signer, "F32");
 
     // Store: one slice up and down through a local S3 server vs a local file.
-    const { startS3, STRICT_CREDS } = await import("../store/_testservers.ts");
-    const { S3Store } = await import("../store/s3.ts");
-    const srv = await startS3(["bench"], true);
+    const srv = startBenchS3("bench");
     const dir = await Deno.makeTempDir({ prefix: "boltzmann-bench-" });
     try {
       const s3 = new S3Store({
         bucket: "bench",
         endpoint: srv.endpoint,
-        credentials: STRICT_CREDS,
+        credentials: BENCH_CREDS,
       });
       const opts = { maxBytes: file.length, timeoutMs: 120_000 };
       const upMs = await bestAsync(2, () => s3.put("slice", file));
@@ -223,7 +223,7 @@ export const bench: Bench<SlicesOptions> = {
         file_read_mb_s: mbs(frMs),
       });
       say(
-        `  local S3 (@20minutes/s3rver, SigV4 verified) upload ${out.s3_upload_mb_s} MB/s  download ` +
+        `  local S3 (bench/s3_server.ts, SigV4 verified) upload ${out.s3_upload_mb_s} MB/s  download ` +
           `${out.s3_download_mb_s} MB/s  vs local file write ${out.file_write_mb_s} MB/s  read ${out.file_read_mb_s} MB/s`,
       );
     } finally {

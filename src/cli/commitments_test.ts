@@ -8,7 +8,7 @@ import { formatRefused, ourCommitment, peerStores, screenChain } from "./commitm
 import { listPeers } from "../roles/exchange.ts";
 import { Metrics } from "../metrics.ts";
 import { resolveStore } from "../store/resolve.ts";
-import { startS3, STRICT_CREDS } from "../store/_testservers.ts";
+import { startS3, STRICT_CREDS } from "../../tests/_s3servers.ts";
 
 const OPTS = { maxBytes: 1 << 20, timeoutMs: 10_000 };
 

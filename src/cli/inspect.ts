@@ -3,8 +3,10 @@
  * - `--slice FILE`: validates one slice file exactly as a validator would (size cap from
  *   the parameter table, header, tensors, metadata, payload hash, signature, finite
  *   values) and summarises it; an invalid file exits 1 with the reason in one line.
- * - `--window N` (without `--slice`): everything about one window — issue #8, not built
- *   yet; it goes in {@link inspectWindow}.
+ * - `--window N` (without `--slice`): everything about one window, from the chain and
+ *   the peers' buckets (src/roles/inspect.ts does the work; this file only wires flags).
+ *
+ * @module
  */
 import { type Command, parseCommand } from "./command.ts";
 import { type Options, UsageError } from "./args.ts";

@@ -126,7 +126,7 @@ function digest(batches: Int32Array[]): string {
 }
 
 Deno.test("batchesFor() is byte-identical across two separate processes", async () => {
-  const script = new URL("./testdata/batch_digest.ts", import.meta.url).pathname;
+  const script = new URL("../../tests/_batch_digest.ts", import.meta.url).pathname;
   const run = async () => {
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "--quiet", "--allow-read", "--allow-env", script, "12", "3", "tiny"],

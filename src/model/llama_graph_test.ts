@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { buildLlamaGraph, gradName } from "./llama_graph.ts";
 import { type ModelConfig, paramTable, type Tensors } from "./params.ts";
 import { initParams } from "./init.ts";
-import { referenceForward } from "./reference.ts";
+import { referenceForward } from "../../tests/_reference_model.ts";
 import { loadCheckpoint } from "./checkpoint.ts";
 import { decodeSafetensors, toFloat32 } from "../safetensors.ts";
 import { Session, type Value } from "../onnx/run.ts";

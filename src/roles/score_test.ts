@@ -18,7 +18,7 @@ import {
 } from "./score.ts";
 import { cosine, norm } from "../tensor_math.ts";
 import { ADVERSARIES } from "./adversary.ts";
-import { simulate, WORLD, type WorldOptions } from "./_synthetic.ts";
+import { simulate, WORLD, type WorldOptions } from "../../tests/_synthetic.ts";
 
 const T = (o: Record<string, number[]>): Tensors =>
   new Map(Object.entries(o).map(([k, v]) => [k, new Float32Array(v)]));

@@ -3,7 +3,7 @@
  * keys and commits its location; a peer opens the bucket from the commitment text alone.
  */
 import assert from "node:assert/strict";
-import { startS3, STRICT_CREDS } from "./_testservers.ts";
+import { startS3, STRICT_CREDS } from "../../tests/_s3servers.ts";
 import { committedLocation, readKeysEnv, resolveStore, storeForLocation } from "./resolve.ts";
 import { StoreError } from "./mod.ts";
 import { encodeCommitment, parseCommitment } from "../chain/commitment.ts";

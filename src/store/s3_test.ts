@@ -11,7 +11,7 @@ import {
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
-import { startS3, STRICT_CREDS, type TestS3 } from "./_testservers.ts";
+import { startS3, STRICT_CREDS, type TestS3 } from "../../tests/_s3servers.ts";
 import { downloadAll } from "./download.ts";
 import { ObjectTooLarge, StoreError } from "./mod.ts";
 import { cleanOld, sliceKey } from "../roles/keys.ts";

@@ -6,7 +6,7 @@ import { type Hparams, resolveHparams } from "../hparams.ts";
 import { type ModelConfig, paramTable, type Tensors } from "../model/params.ts";
 import { initParams } from "../model/init.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
-import { referenceForward } from "../model/reference.ts";
+import { referenceForward } from "../../tests/_reference_model.ts";
 import { decodeSafetensors, toFloat32 } from "../safetensors.ts";
 import { Session, type Value } from "../onnx/run.ts";
 

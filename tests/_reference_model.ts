@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { type ModelConfig, paramTable } from "./params.ts";
+import { type ModelConfig, paramTable } from "../src/model/params.ts";
 
 /** Parameters by HF name: float32 as trained, or float64 (e.g. for finite differences). */
 export type ReferenceParams = ReadonlyMap<string, Float32Array | Float64Array>;

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { referenceForward } from "./reference.ts";
-import { type ModelConfig, paramTable, type Tensors } from "./params.ts";
-import { initParams } from "./init.ts";
-import { decodeSafetensors, toFloat32 } from "../safetensors.ts";
+import { referenceForward } from "./_reference_model.ts";
+import { type ModelConfig, paramTable, type Tensors } from "../src/model/params.ts";
+import { initParams } from "../src/model/init.ts";
+import { decodeSafetensors, toFloat32 } from "../src/safetensors.ts";
 
-const GOLDEN = new URL("../../tests/fixtures/golden/", import.meta.url);
+const GOLDEN = new URL("./fixtures/golden/", import.meta.url);
 
 /** A golden case read with the codec only (the checkpoint module has its own tests). */
 async function golden(dir: string) {

@@ -7,9 +7,9 @@
  *
  * @module
  */
-import type { Tensors } from "../model/params.ts";
-import { fillNormal } from "../model/init.ts";
-import { type Adversary, adversaryDelta } from "./adversary.ts";
+import type { Tensors } from "../src/model/params.ts";
+import { fillNormal } from "../src/model/init.ts";
+import { type Adversary, adversaryDelta } from "../src/roles/adversary.ts";
 
 /** Shape and statistics of the world. */
 export interface WorldOptions {

@@ -2,8 +2,8 @@
 // determinism test: deno run --allow-read batch_digest.ts <window> <uid> <preset>
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { resolveHparams } from "../../hparams.ts";
-import { embeddedDataset } from "../pages.ts";
+import { resolveHparams } from "../src/hparams.ts";
+import { embeddedDataset } from "../src/data/pages.ts";
 
 const [w, u, preset] = Deno.args;
 const ds = await embeddedDataset(resolveHparams(preset ?? "tiny"));
