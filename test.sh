@@ -36,6 +36,11 @@ run_tests() {
 # Everything but the devnet runs in parallel; the devnet tests (a dozen processes on a
 # real local chain, paced by block time) run alone afterwards so nothing starves them.
 run_tests --parallel --ignore=tests/devnet_test.ts
+# The @example blocks of these modules (every exported function has one; checked by
+# tests/doc_examples_test.ts): deno test --doc type-checks and runs each.
+DOC_MODULES="src/window.ts src/safetensors.ts src/slices/gather.ts src/slices/summary.ts src/slices/validate.ts src/slices/wire.ts src/store/mod.ts"
+# shellcheck disable=SC2086
+run_tests --doc $DOC_MODULES
 run_tests tests/devnet_test.ts
 rm -f "$log"
 echo "$passed passed, $failed failed"

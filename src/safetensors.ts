@@ -46,7 +46,16 @@ export type FloatDtype = "F32" | "BF16" | "F16";
 /** Default cap on the JSON header (the Rust reader's own limit is 100 MB). */
 export const DEFAULT_MAX_HEADER_BYTES = 100_000_000;
 
-/** A decode or encode failure; the message is one line naming the problem. */
+/**
+ * A decode or encode failure; the message is one line naming the problem.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const bad = new Uint8Array(8); // claims a 0-byte header: not JSON
+ * assert.throws(() => decodeSafetensors(bad), SafetensorsError);
+ * ```
+ */
 export class SafetensorsError extends Error {
   override name = "SafetensorsError";
 }
@@ -113,6 +122,15 @@ function fail(label: string, why: string): never {
 
 /**
  * The header length `N` from the first 8 bytes, checked against the cap and file size.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const file = encodeSafetensors([
+ *   { name: "w", dtype: "F32", shape: [2], data: new Float32Array([1, 2]) },
+ * ]);
+ * assert.equal(safetensorsHeaderLength(file.subarray(0, 8), file.length), 56);
+ * assert.throws(() => safetensorsHeaderLength(file.subarray(0, 8), 40), SafetensorsError);
+ * ```
  * @param first8 at least the first 8 bytes of the file
  * @param fileSize the whole file's size in bytes
  * @throws {SafetensorsError} when the file is shorter than 8 bytes, `N` exceeds the
@@ -147,10 +165,13 @@ export function safetensorsHeaderLength(
  * @throws {SafetensorsError} naming the first problem found
  * @example
  * ```ts
- * import { encodeSafetensors, parseSafetensorsHeader } from "./safetensors.ts";
+ * import assert from "node:assert/strict";
  * const file = encodeSafetensors([{ name: "w", dtype: "F32", shape: [2], data: new Float32Array(2) }]);
  * const h = parseSafetensorsHeader(file);
- * console.assert(h.tensors.get("w")?.end === 8 && h.dataStart % 8 === 0);
+ * assert.deepEqual(h.tensors.get("w"), { dtype: "F32", shape: [2], begin: 0, end: 8 });
+ * assert.equal(h.dataStart % 8, 0);
+ * // A header that claims more bytes than the file has is refused in one line.
+ * assert.throws(() => parseSafetensorsHeader(file.subarray(0, 40)), SafetensorsError);
  * ```
  */
 export function parseSafetensorsHeader(
@@ -266,6 +287,18 @@ function checkEntry(label: string, name: string, v: unknown, dataLength: number)
 
 /**
  * Decode a whole safetensors file held in memory.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const file = encodeSafetensors(
+ *   [{ name: "w", dtype: "F32", shape: [2], data: new Float32Array([1, 2]) }],
+ *   { window: "7" },
+ * );
+ * const { tensors, metadata } = decodeSafetensors(file);
+ * const w = tensors.get("w")!;
+ * assert.deepEqual([w.dtype, w.shape, metadata.window], ["F32", [2], "7"]);
+ * assert.deepEqual(toFloat32(w.dtype, w.bytes), new Float32Array([1, 2]));
+ * ```
  * @returns tensors in data order (byte views into `bytes`, no copy) and the metadata
  * @throws {SafetensorsError} naming the first problem found
  */
@@ -289,6 +322,16 @@ export function decodeSafetensors(
  * The header of a file holding `entries` in the given order: 8-byte length, compact JSON
  * (`__metadata__` first when non-empty, as Python writes it), space padding to a
  * multiple of 8. Use it to stream a large file: write this, then each tensor's bytes.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const { header, offsets } = safetensorsHeader([
+ *   { name: "a", dtype: "F32", shape: [2] },
+ *   { name: "b", dtype: "BF16", shape: [3] },
+ * ]);
+ * assert.equal(header.length % 8, 0);
+ * assert.deepEqual(offsets, [[0, 8], [8, 14]]); // byte ranges after the header
+ * ```
  * @throws {SafetensorsError} on a duplicate or reserved name, unknown dtype or bad shape
  */
 export function safetensorsHeader(
@@ -336,6 +379,16 @@ export function safetensorsHeader(
 /**
  * The bytes of one tensor in `dtype`: float32 values are converted (F32, BF16, F16);
  * raw bytes pass through after a size check against the shape.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const b = tensorBytes({ name: "x", dtype: "BF16", shape: [2], data: new Float32Array([1, -2]) });
+ * assert.deepEqual(Array.from(b), [0x80, 0x3f, 0x00, 0xc0]); // little-endian bf16 bits
+ * assert.throws(
+ *   () => tensorBytes({ name: "x", dtype: "I32", shape: [1], data: new Float32Array(1) }),
+ *   SafetensorsError,
+ * );
+ * ```
  * @throws {SafetensorsError} when sizes disagree or a Float32Array meets a non-float dtype
  */
 export function tensorBytes(t: TensorInput): Uint8Array {
@@ -373,12 +426,16 @@ export function tensorBytes(t: TensorInput): Uint8Array {
  * @throws {SafetensorsError} on a bad name, dtype, shape or size
  * @example
  * ```ts
- * import { decodeSafetensors, encodeSafetensors } from "./safetensors.ts";
+ * import assert from "node:assert/strict";
  * const bytes = encodeSafetensors(
  *   [{ name: "w", dtype: "BF16", shape: [3], data: new Float32Array([1, 2, 3]) }],
  *   { kind: "state" },
  * );
- * console.assert(decodeSafetensors(bytes).metadata.kind === "state");
+ * assert.equal(decodeSafetensors(bytes).metadata.kind, "state");
+ * assert.throws(
+ *   () => encodeSafetensors([{ name: "w", dtype: "F32", shape: [4], data: new Float32Array(3) }]),
+ *   SafetensorsError,
+ * );
  * ```
  */
 export function encodeSafetensors(
@@ -396,6 +453,13 @@ export function encodeSafetensors(
 
 /**
  * A decoded float tensor's values as a fresh float32 array.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const bits = new Uint16Array([0x3f80, 0xc000]); // bf16 1 and -2
+ * assert.deepEqual(toFloat32("BF16", new Uint8Array(bits.buffer)), new Float32Array([1, -2]));
+ * assert.throws(() => toFloat32("I32", new Uint8Array(4)), SafetensorsError);
+ * ```
  * @throws {SafetensorsError} for a non-float dtype
  */
 export function toFloat32(dtype: Dtype, bytes: Uint8Array): Float32Array {
@@ -415,7 +479,17 @@ export function toFloat32(dtype: Dtype, bytes: Uint8Array): Float32Array {
   }
 }
 
-/** float32 → bfloat16 bits, round to nearest even; NaN stays NaN (quiet). */
+/**
+ * float32 → bfloat16 bits, round to nearest even; NaN stays NaN (quiet).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const b = f32ToBf16(new Float32Array([1, 1 + 2 ** -8, NaN]));
+ * // 1 + 2^-8 lies halfway between two bf16 values: it rounds to the even one, 1.
+ * assert.deepEqual(Array.from(b), [0x3f80, 0x3f80, 0x7fc0]);
+ * ```
+ */
 export function f32ToBf16(src: Float32Array): Uint16Array {
   const u = new Uint32Array(src.buffer, src.byteOffset, src.length);
   const out = new Uint16Array(src.length);
@@ -427,7 +501,17 @@ export function f32ToBf16(src: Float32Array): Uint16Array {
   return out;
 }
 
-/** bfloat16 bits → float32 (exact). */
+/**
+ * bfloat16 bits → float32 (exact).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(bf16ToF32(new Uint16Array([0x3f80, 0x4049])), new Float32Array([1, 3.140625]));
+ * const x = new Float32Array([0.5, -8, 1e-3]);
+ * assert.deepEqual(bf16ToF32(f32ToBf16(bf16ToF32(f32ToBf16(x)))), bf16ToF32(f32ToBf16(x)));
+ * ```
+ */
 export function bf16ToF32(src: Uint16Array): Float32Array {
   const out = new Float32Array(src.length);
   const u = new Uint32Array(out.buffer);
@@ -435,7 +519,16 @@ export function bf16ToF32(src: Uint16Array): Float32Array {
   return out;
 }
 
-/** float32 → IEEE float16 bits, round to nearest even; overflow → ±Inf; NaN stays NaN. */
+/**
+ * float32 → IEEE float16 bits, round to nearest even; overflow → ±Inf; NaN stays NaN.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const h = f32ToF16(new Float32Array([1, 65520, 0.1]));
+ * assert.deepEqual(Array.from(h), [0x3c00, 0x7c00, 0x2e66]); // 65520 overflows to +Inf
+ * ```
+ */
 export function f32ToF16(src: Float32Array): Uint16Array {
   const u = new Uint32Array(src.buffer, src.byteOffset, src.length);
   const out = new Uint16Array(src.length);
@@ -474,7 +567,16 @@ export function f32ToF16(src: Float32Array): Uint16Array {
   return out;
 }
 
-/** IEEE float16 bits → float32 (exact). */
+/**
+ * IEEE float16 bits → float32 (exact).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const x = f16ToF32(new Uint16Array([0x3c00, 0x2e66, 0x0001]));
+ * assert.deepEqual(x, new Float32Array([1, 0.0999755859375, 2 ** -24])); // smallest subnormal
+ * ```
+ */
 export function f16ToF32(src: Uint16Array): Float32Array {
   const out = new Float32Array(src.length);
   for (let i = 0; i < src.length; i++) {

@@ -4,7 +4,8 @@
  * point in a derivation, so any language reproduces it bit for bit), no I/O, never
  * `Math.random`. Specified in docs/PROTOCOL.md; vectors in tests/vectors/window.json.
  *
- * Deliberately left out: fetching block hashes (the chain module does that).
+ * Deliberately left out: fetching block hashes (the chain module does that), and which
+ * block a window's work must finish by (the roles decide that).
  *
  * @module
  */
@@ -22,14 +23,35 @@ function checkInt(what: string, v: number, min: number, max = Number.MAX_SAFE_IN
   }
 }
 
-/** The window a block belongs to: `floor(block / windowLength)`. */
+/**
+ * The window a block belongs to: `floor(block / windowLength)`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(windowOf(0, 4), 0);
+ * assert.equal(windowOf(7, 4), 1);
+ * assert.equal(windowOf(8, 4), 2);
+ * assert.throws(() => windowOf(-1, 4), RangeError);
+ * ```
+ * @throws {RangeError} on a negative block or a window length < 1
+ */
 export function windowOf(block: number, windowLength: number): number {
   checkInt("block", block, 0);
   checkInt("window length", windowLength, 1);
   return Math.floor(block / windowLength);
 }
 
-/** The first block of window `w`. */
+/**
+ * The first block of window `w`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(windowStart(3, 4), 12);
+ * assert.equal(windowOf(windowStart(3, 4), 4), 3);
+ * ```
+ */
 export function windowStart(w: number, windowLength: number): number {
   checkInt("window", w, 0);
   checkInt("window length", windowLength, 1);
@@ -41,12 +63,30 @@ export function windowStart(w: number, windowLength: number): number {
  * - `state` slices for `w` are published while `w-1` closes: seeded by `w`'s first block.
  * - `delta` slices for `w` are seeded by the first block of `w+1`, a hash nobody knows
  *   until window `w` has closed, so no miner can train only the sampled indices.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(seedBlock("state", 3, 4), 12); // window 3's first block
+ * assert.equal(seedBlock("delta", 3, 4), 16); // window 4's first block
+ * ```
  */
 export function seedBlock(kind: "state" | "delta", w: number, windowLength: number): number {
   return windowStart(kind === "state" ? w : w + 1, windowLength);
 }
 
-/** The seed string for `kind` indices, from the hash of {@link seedBlock}. */
+/**
+ * The seed string for `kind` indices, from the hash of {@link seedBlock}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const hash = "0x" + "ab".repeat(32);
+ * assert.equal(sliceSeed("delta", hash), `delta:${hash}`);
+ * assert.throws(() => sliceSeed("delta", "0xAB"), /expected 0x and 64 lowercase hex digits/);
+ * ```
+ * @throws {RangeError} on a hash that is not 0x and 64 lowercase hex digits
+ */
 export function sliceSeed(kind: "state" | "delta", blockHash: string): string {
   if (!/^0x[0-9a-f]{64}$/.test(blockHash)) {
     throw new RangeError(
@@ -68,7 +108,18 @@ function mix32(x: number): number {
 
 const ROUNDS = 6;
 
-/** Eight 32-bit big-endian words of SHA-256 over `parts` joined by NUL bytes. */
+/**
+ * Eight 32-bit big-endian words of SHA-256 over `parts` joined by NUL bytes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const k = keyWords(["a", 1]); // SHA-256 of the bytes "a\0" + "1"
+ * assert.equal(k.length, 8);
+ * assert.equal(k[0], 95012201);
+ * assert.deepEqual(k, keyWords(["a", "1"])); // numbers join as their decimal text
+ * ```
+ */
 export function keyWords(parts: readonly (string | number)[]): Uint32Array {
   const d = sha256(utf8ToBytes(parts.join("\0")));
   const v = new DataView(d.buffer, d.byteOffset, d.byteLength);
@@ -82,6 +133,16 @@ export function keyWords(parts: readonly (string | number)[]): Uint32Array {
  * over `bits = max(2, ceil(log2 n))` bits (left half `bits >> 1`, right the rest), six
  * rounds, round `r` adds key word `r` then applies {@link mix32}; cycle-walking maps it
  * onto [0, n). Returns a function x → π(x).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const pi = feistel(keyWords(["k"]), 10);
+ * const image = Array.from({ length: 10 }, (_, i) => pi(i));
+ * assert.deepEqual(image, [4, 6, 1, 5, 8, 0, 3, 9, 7, 2]);
+ * assert.deepEqual([...image].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+ * ```
+ * @throws {RangeError} on n outside [1, 2^32]
  */
 export function feistel(key: Uint32Array, n: number): (x: number) => number {
   checkInt("permutation size", n, 1, 2 ** 32);
@@ -106,7 +167,18 @@ export function feistel(key: Uint32Array, n: number): (x: number) => number {
   };
 }
 
-/** Number of indices a tensor of `numel` sends at `compression`: `max(1, floor(numel / c))`. */
+/**
+ * Number of indices a tensor of `numel` sends at `compression`: `max(1, floor(numel / c))`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(sliceSize(1000, 10), 100);
+ * assert.equal(sliceSize(1005, 10), 100);
+ * assert.equal(sliceSize(3, 10), 1); // every tensor sends at least one value
+ * ```
+ * @throws {RangeError} on numel outside [1, 2^32] or compression < 1
+ */
 export function sliceSize(numel: number, compression: number): number {
   checkInt("numel", numel, 1, 2 ** 32);
   checkInt("compression", compression, 1);
@@ -121,7 +193,12 @@ export function sliceSize(numel: number, compression: number): number {
  *
  * @example
  * ```ts
- * sliceIndices("delta:0x" + "00".repeat(32), "w", 1000, 10).length; // 100
+ * import assert from "node:assert/strict";
+ * const seed = sliceSeed("delta", "0x" + "00".repeat(32));
+ * assert.deepEqual(Array.from(sliceIndices(seed, "w", 20, 5)), [0, 3, 6, 17]);
+ * const big = sliceIndices(seed, "w", 1000, 10);
+ * assert.equal(big.length, 100);
+ * assert.ok(big.every((v, i) => i === 0 || v > big[i - 1]!)); // sorted, distinct
  * ```
  * @throws {RangeError} on numel or compression < 1
  */
@@ -196,6 +273,15 @@ function sortDistinct(vals: Uint32Array, n: number): void {
  * π(uid·n + i mod totalPages) for i < n, with π the {@link feistel} permutation of
  * [0, totalPages) keyed by SHA-256(`"boltzmann/pages/v1" NUL window NUL totalPages`),
  * so within one window no two uids share a page while uid·n + n ≤ totalPages.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(pages(12, 3, 2, 100), [62, 13]);
+ * const all = [0, 1, 2, 3].flatMap((uid) => pages(12, uid, 2, 100));
+ * assert.equal(new Set(all).size, 8); // no two uids share a page
+ * ```
+ * @throws {RangeError} on a bad window, uid, count or total
  */
 export function pages(window: number, uid: number, n: number, totalPages: number): number[] {
   checkInt("window", window, 0);

@@ -1,7 +1,8 @@
 /**
  * Moving values between a model's parameters and a slice: the values of each parameter
  * at its window indices (sorted `Uint32Array`s from `sliceIndices` in src/window.ts).
- * Pure array work, no I/O; the caller owns validation (see validate.ts).
+ * Pure array work, no I/O. Left out: validation (the caller validates untrusted slices
+ * first, see validate.ts) and averaging or applying peers' values (src/roles/aggregate.ts).
  *
  * @module
  */
@@ -34,12 +35,15 @@ function sliceOf(slice: Tensors, name: string, k: number): Float32Array {
 /**
  * The values of `params` at `indices`: one tensor per indexed parameter, in the order
  * of `indices`; written into `reuse`'s array of that name when its length fits, else new.
- * @throws {RangeError} on an unknown parameter or an index out of range
  * @example
  * ```ts
- * const s = gather(new Map([["w", new Float32Array([5, 6, 7])]]), new Map([["w", new Uint32Array([0, 2])]]));
- * // s.get("w") → Float32Array [5, 7]
+ * import assert from "node:assert/strict";
+ * const params = new Map([["w", new Float32Array([5, 6, 7])]]);
+ * const s = gather(params, new Map([["w", new Uint32Array([0, 2])]]));
+ * assert.deepEqual(s.get("w"), new Float32Array([5, 7]));
+ * assert.throws(() => gather(params, new Map([["w", new Uint32Array([3])]])), RangeError);
  * ```
+ * @throws {RangeError} on an unknown parameter or an index out of range
  */
 export function gather(params: Tensors, indices: SliceIndices, reuse?: Tensors): Tensors {
   const out: Tensors = new Map();
@@ -56,6 +60,15 @@ export function gather(params: Tensors, indices: SliceIndices, reuse?: Tensors):
 
 /**
  * Writes `slice` into `params` at `indices` (the inverse of {@link gather}).
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const params = new Map([["w", new Float32Array([5, 6, 7])]]);
+ * const idx = new Map([["w", new Uint32Array([0, 2])]]);
+ * scatter(params, idx, new Map([["w", new Float32Array([-1, -2])]]));
+ * assert.deepEqual(params.get("w"), new Float32Array([-1, 6, -2]));
+ * assert.deepEqual(gather(params, idx).get("w"), new Float32Array([-1, -2])); // inverse of gather
+ * ```
  * @throws {RangeError} on an unknown parameter, a missing tensor or a length mismatch
  */
 export function scatter(params: Tensors, indices: SliceIndices, slice: Tensors): void {

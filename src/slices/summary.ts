@@ -1,6 +1,7 @@
 /**
  * Numbers a person debugging slices wants per tensor: count, L2 norm, min, max and
- * how many values are NaN or infinite (for `inspect`). Pure.
+ * how many values are NaN or infinite (for `inspect`). Pure. Left out: judging the
+ * numbers (validate.ts rejects non-finite values; the roles score deltas).
  *
  * @module
  */
@@ -16,7 +17,16 @@ export interface TensorStats {
   inf: number;
 }
 
-/** {@link TensorStats} of `v` (min/max are NaN when no value is finite). */
+/**
+ * {@link TensorStats} of `v` (min/max are NaN when no value is finite).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const s = tensorStats(new Float32Array([3, -4, NaN, Infinity]));
+ * assert.deepEqual(s, { count: 4, norm: 5, min: -4, max: 3, nan: 1, inf: 1 });
+ * ```
+ */
 export function tensorStats(v: Float32Array): TensorStats {
   let sq = 0, min = Infinity, max = -Infinity, nan = 0, inf = 0;
   for (let i = 0; i < v.length; i++) {
@@ -40,7 +50,20 @@ export function tensorStats(v: Float32Array): TensorStats {
   };
 }
 
-/** Per-tensor stats plus a `total` row (norm over all tensors). */
+/**
+ * Per-tensor stats plus a `total` row (norm over all tensors).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const { tensors, total } = sliceStats(new Map([
+ *   ["a", new Float32Array([3])],
+ *   ["b", new Float32Array([-4, NaN])],
+ * ]));
+ * assert.equal(tensors.get("b")!.nan, 1);
+ * assert.deepEqual(total, { count: 3, norm: 5, min: -4, max: 3, nan: 1, inf: 0 });
+ * ```
+ */
 export function sliceStats(
   slice: Tensors,
 ): { tensors: Map<string, TensorStats>; total: TensorStats } {

@@ -6,6 +6,9 @@
  * {@link SliceRejected} with a reason from {@link REJECT_REASONS} (the caller logs and
  * counts it).
  *
+ * Left out: downloading (the size cap is passed to the store so it stops reading early;
+ * src/store/download.ts) and what a rejection costs the uploader (the roles decide).
+ *
  * @module
  */
 import { createHash } from "node:crypto";
@@ -91,6 +94,12 @@ export interface DecodedSlice {
 /**
  * The JSON-header cap for `table`: the metadata (≤ 2 KiB) plus, per tensor, its name
  * and 96 bytes of dtype, shape and offsets, rounded up to a multiple of 8.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const table = [{ name: "w", shape: [4], numel: 4 }];
+ * assert.equal(headerCap(table), 2152); // 2048 + 1 + 96, rounded up to a multiple of 8
+ * ```
  */
 export function headerCap(table: readonly ParamSpec[]): number {
   let n = 2048;
@@ -101,6 +110,14 @@ export function headerCap(table: readonly ParamSpec[]): number {
 /**
  * The largest object a valid slice can be: 8 + {@link headerCap} + the values at
  * `indices` in `dtype` (default F32, the widest accepted). Downloads stop here.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const table = [{ name: "w", shape: [4], numel: 4 }];
+ * const indices = new Map([["w", new Uint32Array([0, 2])]]);
+ * assert.equal(sliceByteCap(table, indices), 8 + 2152 + 2 * 4);
+ * assert.equal(sliceByteCap(table, indices, "BF16"), 8 + 2152 + 2 * 2);
+ * ```
  */
 export function sliceByteCap(
   table: readonly ParamSpec[],
@@ -193,6 +210,30 @@ function hexToBytes(h: string): Uint8Array {
 
 /**
  * Validates untrusted slice bytes and decodes them; see the module doc for the order.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Keyring } from "@polkadot/keyring";
+ * import { cryptoWaitReady } from "@polkadot/util-crypto";
+ * await cryptoWaitReady();
+ * const pair = new Keyring({ type: "sr25519", ss58Format: 42 }).addFromUri("//Alice");
+ * const signer = { address: pair.address, sign: (m: Uint8Array) => pair.sign(m) };
+ * import { encodeSlice } from "./wire.ts";
+ * const table = [{ name: "w", shape: [4], numel: 4 }];
+ * const indices = new Map([["w", new Uint32Array([0, 2])]]);
+ * const meta = { kind: "delta" as const, window: 3, hotkey: signer.address, fingerprint: "ab", version: 1 };
+ * const bytes = encodeSlice(new Map([["w", new Float32Array([0.5, -1])]]), meta, signer, "F32");
+ * const expect = { table, indices, fingerprint: "ab", window: 3, kind: "delta" as const };
+ * const d = decodeSlice(bytes, { ...expect, hotkey: signer.address });
+ * assert.deepEqual(d.slice.get("w"), new Float32Array([0.5, -1]));
+ * // The same bytes claimed for another window, or with one byte flipped, are rejected.
+ * assert.throws(() => decodeSlice(bytes, { ...expect, window: 4 }), (e) =>
+ *   e instanceof SliceRejected && e.reason === "wrong-window");
+ * const flipped = bytes.slice();
+ * flipped[flipped.length - 1]! ^= 1;
+ * assert.throws(() => decodeSlice(flipped, expect), (e) =>
+ *   e instanceof SliceRejected && e.reason === "payload-hash");
+ * ```
  * @param bytes the whole object
  * @param expect what the receiver expects (table, indices, fingerprint, and optionally
  *   window, kind, uploader hotkey, version, dtypes)

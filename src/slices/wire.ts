@@ -6,7 +6,8 @@
  * every tensor's name, dtype, shape and offsets. So the signature binds kind, window,
  * hotkey, fingerprint, derivation version, training stats, layout and payload.
  *
- * Encoding only; decoding untrusted bytes is validate.ts.
+ * Encoding only. Left out: decoding untrusted bytes (validate.ts), object names
+ * (src/roles/keys.ts) and uploading (src/store/).
  *
  * @module
  */
@@ -64,6 +65,17 @@ export const META_VALUE_RE = /^[\x20-\x7e]*$/;
  * `boltzmann-slice/1\n`, then `meta KEY=VALUE\n` for every metadata key except
  * `signature` in ascending byte order, then `tensor NAME DTYPE D0,D1,.. BEGIN END\n`
  * for every tensor in data order.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const layout = [{ name: "w", dtype: "F32", shape: [2], begin: 0, end: 8 }];
+ * const m = signingMessage({ kind: "delta", window: "3" }, layout);
+ * assert.equal(m.length, 32);
+ * // The signature itself is not signed; any other key or layout change is.
+ * assert.deepEqual(signingMessage({ kind: "delta", window: "3", signature: "x" }, layout), m);
+ * assert.notDeepEqual(signingMessage({ kind: "delta", window: "4" }, layout), m);
+ * assert.throws(() => signingMessage({ Kind: "delta" }, layout), RangeError);
+ * ```
  * @throws {RangeError} on a metadata key or value outside the allowed characters
  */
 export function signingMessage(
@@ -91,12 +103,36 @@ export function signingMessage(
   return new Uint8Array(createHash("sha256").update(text).digest());
 }
 
-/** Lowercase hex. */
+/**
+ * Lowercase hex.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(hex(new Uint8Array([0, 15, 255])), "000fff");
+ * ```
+ */
 export function hex(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
-/** The metadata strings of `meta` (without `payload_sha256` and `signature`). */
+/**
+ * The metadata strings of `meta` (without `payload_sha256` and `signature`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const m = metaStrings({ kind: "state", window: 7, hotkey: "5F", fingerprint: "ab", version: 1 });
+ * assert.deepEqual(m, {
+ *   format: "boltzmann-slice/1",
+ *   kind: "state",
+ *   window: "7",
+ *   hotkey: "5F",
+ *   fingerprint: "ab",
+ *   version: "1",
+ * });
+ * ```
+ */
 export function metaStrings(meta: SliceMeta): Record<string, string> {
   const m: Record<string, string> = {
     format: SLICE_FORMAT,
@@ -129,6 +165,25 @@ function checkMeta(meta: SliceMeta): void {
 
 /**
  * Encodes and signs a slice.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Keyring } from "@polkadot/keyring";
+ * import { cryptoWaitReady } from "@polkadot/util-crypto";
+ * await cryptoWaitReady();
+ * const pair = new Keyring({ type: "sr25519", ss58Format: 42 }).addFromUri("//Alice");
+ * const signer = { address: pair.address, sign: (m: Uint8Array) => pair.sign(m) };
+ * import { decodeSafetensors } from "../safetensors.ts";
+ * const meta = { kind: "delta" as const, window: 3, hotkey: signer.address, fingerprint: "ab", version: 1 };
+ * const bytes = encodeSlice(new Map([["w", new Float32Array([0.5, -1])]]), meta, signer, "BF16");
+ * const { tensors, metadata } = decodeSafetensors(bytes);
+ * assert.deepEqual([tensors.get("w")!.dtype, metadata.kind, metadata.window], ["BF16", "delta", "3"]);
+ * assert.match(metadata.signature!, /^0x[0-9a-f]{128}$/);
+ * assert.throws(
+ *   () => encodeSlice(new Map([["w", new Float32Array([NaN])]]), meta, signer, "F32"),
+ *   RangeError,
+ * );
+ * ```
  * @param slice one float32 tensor per parameter, in the order to write (table order)
  * @param meta what the slice is; `meta.hotkey` must be `signer.address`
  * @param dtype `F32` (exact, as the original) or `BF16` (half the bytes; see docs/WIRE.md)

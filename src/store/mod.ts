@@ -8,6 +8,9 @@
  * Every byte a `get` returns is untrusted: the caller gives the size cap, and a store
  * stops reading at the cap instead of reading the rest.
  *
+ * Left out: retries and back-off (callers decide; `StoreError.retryable` tells them
+ * whether to), caching, and any notion of object contents (slices, checkpoints).
+ *
  * @module
  */
 
@@ -69,7 +72,17 @@ export class ObjectTooLarge extends StoreError {
 /** Keys we accept: no separators or dot-dot, so a key is also a safe file name. */
 export const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
 
-/** @throws {RangeError} on a key that does not match {@link KEY_PATTERN} */
+/**
+ * @throws {RangeError} on a key that does not match {@link KEY_PATTERN}
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * checkKey("delta-12-5F3sa.safetensors");
+ * assert.throws(() => checkKey("../etc/passwd"), RangeError);
+ * assert.throws(() => checkKey("a/b"), RangeError); // a key is also a safe file name
+ * ```
+ */
 export function checkKey(key: string): void {
   if (!KEY_PATTERN.test(key) || key.includes("..")) {
     throw new RangeError(
