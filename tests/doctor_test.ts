@@ -10,7 +10,7 @@ import { u8aToHex } from "@polkadot/util";
 import { encodeAddress } from "@polkadot/util-crypto";
 import { connectSubtensor, createWallet, loadHotkey, startLocalnet } from "../src/chain/mod.ts";
 import { type Check, formatChecks, preflight } from "../src/cli/preflight.ts";
-import { startS3 } from "../src/store/_testservers.ts";
+import { startS3 } from "./_s3servers.ts";
 import { resolveStore, s3Env } from "../src/store/resolve.ts";
 import { cli } from "./_cli.ts";
 

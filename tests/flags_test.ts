@@ -109,3 +109,9 @@ Deno.test("schema: help shows defaults and environment variables", () => {
   assert.match(text, /--n V +a count \(default 3\)/);
   assert.match(text, /--p V +a path \(env T_PATH\)/);
 });
+
+Deno.test("the binary check runs every benchmark", async () => {
+  const sh = await Deno.readTextFile(new URL("../scripts/check_binary.sh", import.meta.url));
+  const ran = [...sh.matchAll(/^run bench (\w+) /gm)].map((m) => m[1]);
+  assert.deepEqual(ran.sort(), Object.keys(BENCHES).sort());
+});
