@@ -1,7 +1,7 @@
 /**
  * Writes assets/corpus-v1.bin.gz: the embedded corpus split into rows and tokenized with
  * the reference LLaMA-2 tokenizer (llama-tokenizer-js, about a minute). Run from the repo
- * root after changing src/data/rows.ts or the source packages:
+ * root after changing scripts/corpus_rows.ts or the source packages:
  *
  *   deno run -A scripts/gen_corpus.ts
  *
@@ -19,7 +19,7 @@ import {
   encodeCorpus,
   gzip,
 } from "../src/data/corpus.ts";
-import { corpusTexts, type MobyRecord, type SotuRecord } from "../src/data/sources.ts";
+import { corpusTexts, type MobyRecord, type SotuRecord } from "./corpus_sources.ts";
 
 const t = referenceTokenizer();
 const texts = corpusTexts(sotu() as unknown as SotuRecord[], moby() as unknown as MobyRecord[]);

