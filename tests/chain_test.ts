@@ -13,6 +13,7 @@ import {
   startLocalnet,
 } from "../src/chain/mod.ts";
 import { readNeuron, readRuntimeInfo, readSubnetParams } from "../src/chain/runtime_info.ts";
+import { commitHash, revealTiming } from "../src/chain/weights_submit.ts";
 import { seedBlock, sliceSeed, windowOf, windowStart } from "../src/window.ts";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -212,6 +213,99 @@ Deno.test({
       await chain.setWeights(keys[2]!, netuid, [0, 1], [1, 2], 7);
       assert.deepEqual((await chain.weights(netuid)).get(2), [[0, 32768], [1, 65535]]);
     });
+
+    await t.step("rate limit and version key read from chain are honoured", async () => {
+      await net.setSubnet({ weightsRateLimit: 3, weightsVersionKey: 5 });
+      const p = await readSubnetParams(await chain.api(), netuid);
+      assert.equal(p.weightsRateLimit, 3);
+      assert.equal(p.weightsVersionKey, 5n);
+      // Version key 0 below the subnet's 5: the runtime's own refusal, decoded by name.
+      await assert.rejects(
+        chain.sendSetWeights(keys[1]!, netuid, [0], [65535], 0n),
+        /the chain refused it with subtensorModule\.IncorrectWeightVersionKey/,
+      );
+      // Through setWeights the subnet's key is sent, so the same call lands.
+      await chain.setWeights(keys[1]!, netuid, [0], [1], 0);
+      assert.deepEqual((await chain.weights(netuid)).get(1), [[0, 65535]]);
+      const last = (await readNeuron(await chain.api(), netuid, keys[1]!.ss58))!.lastUpdate;
+      // Within 3 blocks of the last update: refused before anything is sent.
+      await assert.rejects(
+        chain.setWeights(keys[1]!, netuid, [2], [1], 0),
+        new RegExp(
+          `rate limit is 3 blocks and our last update was block ${last}; allowed from block ${
+            last + 3
+          }`,
+        ),
+      );
+      assert.equal((await readNeuron(await chain.api(), netuid, keys[1]!.ss58))!.lastUpdate, last);
+      assert.deepEqual((await chain.weights(netuid)).get(1), [[0, 65535]]);
+      await net.newBlock(2);
+      await chain.setWeights(keys[1]!, netuid, [2], [1], 0);
+      assert.deepEqual((await chain.weights(netuid)).get(1), [[2, 65535]]);
+      await net.setSubnet({ weightsRateLimit: 0, weightsVersionKey: 0 });
+    });
+
+    await t.step(
+      "commit-reveal: absent after commit, revealed in the chain's reveal epoch after a restart",
+      async () => {
+        await net.setSubnet({ commitReveal: true, revealPeriodEpochs: 1, tempo: 3 });
+        const dir = await Deno.makeTempDir();
+        const v = keys[2]!;
+        const before = (await chain.weights(netuid)).get(2);
+        // First run: commits, then is stopped before the reveal epoch.
+        const run1 = await connectSubtensor({ endpoint: net.endpoint, timeoutMs: 10_000 });
+        await run1.attachWeights(v, netuid, dir);
+        await run1.setWeights(v, netuid, [0, 1, 2], [1, 2, 3], 0);
+        const view = await run1.weightsView(netuid, v.ss58);
+        assert.equal(view.commits.length, 1);
+        assert.equal(revealTiming(view, view.commits[0]!), "early");
+        assert.deepEqual((await chain.weights(netuid)).get(2), before);
+        await run1.close();
+        const saved = JSON.parse(await Deno.readTextFile(`${dir}/weights-pending-${netuid}.json`));
+        assert.equal(saved.pending.length, 1);
+        assert.equal(saved.pending[0].hash, view.commits[0]!.hash);
+        // The chain stored the hash we computed the way get_commit_hash does.
+        const p0 = saved.pending[0];
+        assert.equal(
+          commitHash(v.ss58, netuid, p0.uids, p0.values, p0.salt, BigInt(p0.versionKey)),
+          view.commits[0]!.hash,
+        );
+        // Second run, same state directory: reveals when the chain says it is due.
+        const run2 = await connectSubtensor({ endpoint: net.endpoint, timeoutMs: 10_000 });
+        try {
+          const sub = await run2.attachWeights(v, netuid, dir);
+          assert.equal(sub.pending.length, 1);
+          let revealedAt: number | undefined;
+          const timings: string[] = [];
+          for (let i = 0; i < 20 && revealedAt === undefined; i++) {
+            const w = await run2.weightsView(netuid, v.ss58);
+            const c = w.commits[0];
+            timings.push(c ? revealTiming(w, c) : "gone");
+            if (c && revealTiming(w, c) === "early") {
+              assert.deepEqual((await chain.weights(netuid)).get(2), before, "not revealed early");
+            }
+            await net.newBlock();
+            await sub.revealDue();
+            if (sub.pending.length as number === 0) revealedAt = net.head();
+          }
+          assert.ok(revealedAt !== undefined, `revealed (timings ${timings.join(" ")})`);
+          assert.ok(timings.includes("early") && !timings.includes("expired"), timings.join(" "));
+          // Exactly what was committed: 1:2:3 normalised to u16.
+          assert.deepEqual((await chain.weights(netuid)).get(2), [[0, 21845], [1, 43690], [
+            2,
+            65535,
+          ]]);
+          const after = JSON.parse(
+            await Deno.readTextFile(`${dir}/weights-pending-${netuid}.json`),
+          );
+          assert.deepEqual(after.pending, []);
+        } finally {
+          await run2.close();
+          await net.setSubnet({ commitReveal: false, tempo: 10 });
+          await Deno.remove(dir, { recursive: true });
+        }
+      },
+    );
 
     await t.step("bad inputs give one clear line", async () => {
       assert.throws(() => endpointOf({ network: "mainnet" }), /Unknown network 'mainnet'/);

@@ -71,6 +71,19 @@ export interface LocalnetOptions {
   tempo?: number;
   /** A hotkey (one of `hotkeys`) that must be able to set weights; every one can. */
   validator?: string;
+  /** Commit-reveal weights on the subnet (default off). */
+  commitReveal?: boolean;
+  /** Epochs between a commit and its reveal when commit-reveal is on (default 1). */
+  revealPeriodEpochs?: number;
+}
+
+/** Subnet parameters a local chain's sudo key may change (see {@link Localnet.setSubnet}). */
+export interface LocalSubnetParams {
+  tempo?: number;
+  commitReveal?: boolean;
+  revealPeriodEpochs?: number;
+  weightsRateLimit?: number;
+  weightsVersionKey?: number;
 }
 
 /** A running local chain. */
@@ -91,6 +104,8 @@ export interface Localnet {
   uids(): Promise<Map<string, number>>;
   /** Weights on the subnet as stored: validator uid → (uid, u16) pairs. */
   weights(): Promise<Map<number, [number, number][]>>;
+  /** Changes subnet parameters with the sudo key, in one block. */
+  setSubnet(p: LocalSubnetParams): Promise<void>;
   /**
    * Simulates a node restart: drops every connection, serves nothing for `downMs`
    * (default 1000), then listens again on the same port with the same state.
@@ -219,11 +234,34 @@ export async function startLocalnet(opts: LocalnetOptions = {}): Promise<Localne
     client = await connectSubtensor({ endpoint, timeoutMs: 30_000 });
     const net = await setupSubnet(client, alice, owner, registered, colds, chain);
     // Tempo 1 ran the epoch that gave every uid a validator permit; now the real tempo.
-    await client.sudoBatch(
-      alice,
-      [["adminUtils", "sudoSetTempo", { netuid: net, tempo }]],
-      "set the tempo",
-    );
+    const sudoSubnet = async (c: SubtensorChain, p: LocalSubnetParams) => {
+      const a = (method: string, args: Record<string, unknown>) =>
+        ["adminUtils", method, { netuid: net, ...args }] as [
+          string,
+          string,
+          Record<string, unknown>,
+        ];
+      const calls = [];
+      if (p.tempo !== undefined) calls.push(a("sudoSetTempo", { tempo: p.tempo }));
+      if (p.commitReveal !== undefined) {
+        calls.push(a("sudoSetCommitRevealWeightsEnabled", { enabled: p.commitReveal }));
+      }
+      if (p.revealPeriodEpochs !== undefined) {
+        calls.push(a("sudoSetCommitRevealWeightsInterval", { interval: p.revealPeriodEpochs }));
+      }
+      if (p.weightsRateLimit !== undefined) {
+        calls.push(a("sudoSetWeightsSetRateLimit", { weightsSetRateLimit: p.weightsRateLimit }));
+      }
+      if (p.weightsVersionKey !== undefined) {
+        calls.push(a("sudoSetWeightsVersionKey", { weightsVersionKey: p.weightsVersionKey }));
+      }
+      if (calls.length > 0) await c.sudoBatch(alice, calls, "change the local subnet");
+    };
+    await sudoSubnet(client, {
+      tempo,
+      commitReveal: opts.commitReveal ?? false,
+      revealPeriodEpochs: opts.revealPeriodEpochs ?? 1,
+    });
     await client.close();
     client = undefined;
     chain.txPool.mode = blockTimeMs > 0 ? core.BuildBlockMode.Manual : core.BuildBlockMode.Instant;
@@ -267,6 +305,9 @@ export async function startLocalnet(opts: LocalnetOptions = {}): Promise<Localne
       },
       async weights() {
         return await (await read()).weights(net);
+      },
+      async setSubnet(p) {
+        await sudoSubnet(await read(), p);
       },
       async restart({ downMs = 1000 } = {}) {
         clearInterval(timer);

@@ -24,6 +24,8 @@ import { getLogger } from "../log.ts";
 import { deriveExtensions, type ExtensionDef, extensionEntries, refusal } from "./extensions.ts";
 import type { Chain, Hotkey, Metagraph } from "./mod.ts";
 import { normalizeWeights } from "./weights.ts";
+import { readNeuron, readSubnetParams, storage } from "./runtime_info.ts";
+import { submitWeights, WeightsSubmitter, type WeightsView } from "./weights_submit.ts";
 
 const log = getLogger(["boltzmann", "chain"]);
 
@@ -492,7 +494,11 @@ export class SubtensorChain implements Chain {
     await this.submit(signer, "commitments", "setCommitment", { netuid, info: { fields } }, what);
   }
 
-  /** @inheritdoc */
+  /**
+   * Sets `signer`'s weights on `netuid` through its weights submitter (weights_submit.ts:
+   * rate limit, version key, commit-reveal) when one is attached, else directly with
+   * the same checks but without commit-reveal (which needs a state directory).
+   */
   async setWeights(
     signer: Hotkey,
     netuid: number,
@@ -500,30 +506,97 @@ export class SubtensorChain implements Chain {
     weights: number[],
     versionKey: number,
   ): Promise<void> {
-    const what = `set weights as ${signer.ss58} on subnet ${netuid}`;
-    const norm = normalizeWeights(uids, weights);
     if (!Number.isSafeInteger(versionKey) || versionKey < 0) {
-      throw new RangeError(`Cannot ${what}: version key ${versionKey} is not an integer ≥ 0`);
-    }
-    const api = await this.#ready();
-    await this.#requireRegistered(api, netuid, signer.ss58, what);
-    // deno-lint-ignore no-explicit-any
-    const cr = (api.query as any).subtensorModule?.commitRevealWeightsEnabled;
-    if (
-      cr && (await withTimeout(cr(netuid), this.#rpcTimeoutMs, "Reading commit-reveal") as {
-        isTrue: boolean;
-      }).isTrue
-    ) {
-      throw new Error(
-        `Cannot ${what}: the subnet has commit-reveal weights on, which boltzmann does not do; ask the subnet owner to turn it off`,
+      throw new RangeError(
+        `Cannot set weights as ${signer.ss58} on subnet ${netuid}: version key ${versionKey} is not an integer ≥ 0`,
       );
     }
+    const norm = normalizeWeights(uids, weights);
+    const sub = this.#submitters.get(`${netuid} ${signer.ss58}`);
+    if (sub) return await sub.submit(norm.uids, norm.weights, BigInt(versionKey));
+    await submitWeights(this, signer, netuid, norm.uids, norm.weights, BigInt(versionKey));
+  }
+
+  #submitters = new Map<string, WeightsSubmitter>();
+
+  /**
+   * Routes `signer`'s weights on `netuid` through a submitter keeping its pending commits
+   * in `stateDir`, and resumes any commit a previous run left unrevealed.
+   */
+  async attachWeights(signer: Hotkey, netuid: number, stateDir: string): Promise<WeightsSubmitter> {
+    const key = `${netuid} ${signer.ss58}`;
+    const had = this.#submitters.get(key);
+    if (had) return had;
+    const sub = await WeightsSubmitter.open(this, signer, netuid, stateDir);
+    this.#submitters.set(key, sub);
+    return sub;
+  }
+
+  /** What weight submission needs to know, read at one block (see weights_submit.ts). */
+  async weightsView(netuid: number, hotkey: string): Promise<WeightsView> {
+    return await this.#read(
+      `read the weights state of ${hotkey} on subnet ${netuid}`,
+      async (api) => {
+        const header = await api.rpc.chain.getHeader();
+        const at = await api.at(header.hash) as unknown as ApiPromise;
+        const params = await readSubnetParams(at, netuid);
+        const neuron = await readNeuron(at, netuid, hotkey);
+        // deno-lint-ignore no-explicit-any
+        const epochQ = (at.query as any).subtensorModule?.subnetEpochIndex;
+        const epochIndex = epochQ ? Number((await epochQ(netuid)).toString()) : undefined;
+        const raw = await storage(at, "weightCommits")(netuid, hotkey);
+        const rows = (raw.isSome ? raw.unwrap() : raw) as unknown as {
+          toJSON(): [string, number | string, number | string, number | string][] | null;
+        };
+        const commits = (rows.toJSON() ?? []).map(([hash, a, b, c]) => ({
+          hash: String(hash).toLowerCase(),
+          fields: [Number(a), Number(b), Number(c)] as [number, number, number],
+        }));
+        return { head: header.number.toNumber(), params, neuron, epochIndex, commits };
+      },
+    );
+  }
+
+  /** `set_weights` with u16 values as given (see weights_submit.ts for the checks). */
+  async sendSetWeights(
+    signer: Hotkey,
+    netuid: number,
+    uids: number[],
+    values: number[],
+    versionKey: bigint,
+  ): Promise<void> {
     await this.submit(signer, "subtensorModule", "setWeights", {
       netuid,
-      dests: norm.uids,
-      weights: norm.weights,
+      dests: uids,
+      weights: values,
       versionKey,
-    }, what);
+    }, `set weights as ${signer.ss58} on subnet ${netuid}`);
+  }
+
+  /** `commit_weights(netuid, hash)`. */
+  async sendCommitWeights(signer: Hotkey, netuid: number, hash: string): Promise<void> {
+    await this.submit(signer, "subtensorModule", "commitWeights", {
+      netuid,
+      commitHash: hash,
+    }, `commit weights as ${signer.ss58} on subnet ${netuid}`);
+  }
+
+  /** `reveal_weights(netuid, uids, values, salt, version_key)`. */
+  async sendRevealWeights(
+    signer: Hotkey,
+    netuid: number,
+    uids: number[],
+    values: number[],
+    salt: number[],
+    versionKey: bigint,
+  ): Promise<void> {
+    await this.submit(signer, "subtensorModule", "revealWeights", {
+      netuid,
+      uids,
+      values,
+      salt,
+      versionKey,
+    }, `reveal weights as ${signer.ss58} on subnet ${netuid}`);
   }
 
   /** @inheritdoc */
@@ -701,6 +774,8 @@ export class SubtensorChain implements Chain {
 
   /** @inheritdoc */
   async close(): Promise<void> {
+    for (const w of this.#submitters.values()) await w.close();
+    this.#submitters.clear();
     this.#closed = true;
     for (const s of this.#subs) {
       s.closed = true;
