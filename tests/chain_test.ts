@@ -243,6 +243,16 @@ Deno.test({
       await chain.setWeights(keys[1]!, netuid, [2], [1], 0);
       assert.deepEqual((await chain.weights(netuid)).get(1), [[2, 65535]]);
       await net.setSubnet({ weightsRateLimit: 0, weightsVersionKey: 0 });
+      // A custom validity error (the pool refuses it): spec 218's set_weights code 3.
+      await net.sudo([["adminUtils", "sudoSetWeightsMinStake", { minStake: 10n ** 18n }]]);
+      try {
+        await assert.rejects(
+          chain.setWeights(keys[1]!, netuid, [0], [1], 0),
+          /the chain refused the transaction: .*3.* \(subtensor NotEnoughStakeToSetWeights\)/,
+        );
+      } finally {
+        await net.sudo([["adminUtils", "sudoSetWeightsMinStake", { minStake: 0 }]]);
+      }
     });
 
     await t.step(

@@ -25,7 +25,7 @@ import { decodeAddress, encodeAddress } from "@polkadot/util-crypto";
 import { getLogger } from "../log.ts";
 import type { Hotkey } from "./mod.ts";
 import { type RpcServer, serveRpc } from "./_rpc_server.ts";
-import { connectSubtensor, type SubtensorChain } from "./subtensor.ts";
+import { connectSubtensor, type SubtensorChain, type TxResult } from "./subtensor.ts";
 import { hotkeyFromUri } from "./wallet.ts";
 
 const log = getLogger(["boltzmann", "localnet"]);
@@ -106,6 +106,8 @@ export interface Localnet {
   weights(): Promise<Map<number, [number, number][]>>;
   /** Changes subnet parameters with the sudo key, in one block. */
   setSubnet(p: LocalSubnetParams): Promise<void>;
+  /** Runs `calls` as the sudo key, in one block. */
+  sudo(calls: AdminCall[]): Promise<void>;
   /**
    * Simulates a node restart: drops every connection, serves nothing for `downMs`
    * (default 1000), then listens again on the same port with the same state.
@@ -113,6 +115,39 @@ export interface Localnet {
   restart(opts?: { downMs?: number }): Promise<void>;
   /** Stops blocks, the server and the chain. */
   stop(): Promise<void>;
+}
+
+/** A call by pallet, method and named arguments. */
+export type AdminCall = [section: string, method: string, args: Record<string, unknown>];
+
+/** Submits `sudo(utility.batchAll(calls))` signed by the sudo key: one block for all. */
+export async function sudoBatch(
+  client: SubtensorChain,
+  sudoKey: Hotkey,
+  calls: AdminCall[],
+  what: string,
+): Promise<TxResult> {
+  const api = await client.api();
+  const inner = calls.map(([s, m, a]) => client.call(api, s, m, a));
+  const batch = client.call(api, "utility", "batchAll", { calls: inner });
+  return await client.sendTx(api, sudoKey, client.call(api, "sudo", "sudo", { call: batch }), what);
+}
+
+/**
+ * Registers `hotkey` on `netuid` by burning, signed by `coldkey`; returns its uid.
+ * @throws {Error} with the runtime's error name when refused
+ */
+export async function burnedRegister(
+  client: SubtensorChain,
+  coldkey: Hotkey,
+  netuid: number,
+  hotkey: string,
+): Promise<number> {
+  const what = `register ${hotkey} on subnet ${netuid}`;
+  await client.submit(coldkey, "subtensorModule", "burnedRegister", { netuid, hotkey }, what);
+  const uid = await client.uidOf(netuid, hotkey);
+  if (uid === undefined) throw new Error(`Cannot ${what}: no uid after registration`);
+  return uid;
 }
 
 /** Active chains in this process: the shared wasm worker is destroyed with the last. */
@@ -255,7 +290,7 @@ export async function startLocalnet(opts: LocalnetOptions = {}): Promise<Localne
       if (p.weightsVersionKey !== undefined) {
         calls.push(a("sudoSetWeightsVersionKey", { weightsVersionKey: p.weightsVersionKey }));
       }
-      if (calls.length > 0) await c.sudoBatch(alice, calls, "change the local subnet");
+      if (calls.length > 0) await sudoBatch(c, alice, calls, "change the local subnet");
     };
     await sudoSubnet(client, {
       tempo,
@@ -309,6 +344,9 @@ export async function startLocalnet(opts: LocalnetOptions = {}): Promise<Localne
       async setSubnet(p) {
         await sudoSubnet(await read(), p);
       },
+      async sudo(calls) {
+        await sudoBatch(await read(), alice, calls, "run sudo calls on the local chain");
+      },
       async restart({ downMs = 1000 } = {}) {
         clearInterval(timer);
         await server!.close();
@@ -343,7 +381,7 @@ async function setupSubnet(
   colds: Hotkey[],
   chain: Core,
 ): Promise<number> {
-  await client.sudoBatch(alice, [
+  await sudoBatch(client, alice, [
     ["adminUtils", "sudoSetNetworkRateLimit", { rateLimit: 0 }],
     ["adminUtils", "sudoSetWeightsMinStake", { minStake: 0 }],
   ], "configure the local chain");
@@ -363,7 +401,7 @@ async function setupSubnet(
   }
   const a = (method: string, args: Record<string, unknown>) =>
     ["adminUtils", method, { netuid, ...args }] as [string, string, Record<string, unknown>];
-  await client.sudoBatch(alice, [
+  await sudoBatch(client, alice, [
     a("sudoSetWeightsSetRateLimit", { weightsSetRateLimit: 0 }),
     a("sudoSetCommitRevealWeightsEnabled", { enabled: false }),
     a("sudoSetNetworkRegistrationAllowed", { registrationAllowed: true }),
@@ -378,7 +416,7 @@ async function setupSubnet(
   const regs: Promise<number>[] = [];
   for (let i = 1; i < hotkeys.length; i++) {
     const before = chain.txPool.pendingExtrinsics.length;
-    const r = client.burnedRegister(colds[i]!, netuid, hotkeys[i]!);
+    const r = burnedRegister(client, colds[i]!, netuid, hotkeys[i]!);
     r.catch(() => {});
     regs.push(r);
     for (let k = 0; k < 1000 && chain.txPool.pendingExtrinsics.length === before; k++) {

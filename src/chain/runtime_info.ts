@@ -132,17 +132,50 @@ export async function readNeuron(
 }
 
 /**
- * Stake of each of `hotkeys` on `netuid` in rao, as the chain counts it: the total alpha
- * the hotkey holds on the subnet (`TotalHotkeyAlpha`), 0 where the runtime has none.
+ * Stake of each of `hotkeys` on `netuid` in rao, as the chain counts it. Where the runtime
+ * has `SubnetInfoRuntimeApi.get_metagraph` (the SDK's metagraph call), its `total_stake`:
+ * the stake weight the epoch uses (the hotkey's alpha with inherited child/parent stake,
+ * plus root stake times the TAO weight). Older runtimes (spec 218) have no such call, and
+ * the total alpha the hotkey holds on the subnet (`TotalHotkeyAlpha`) is used; 0 where the
+ * runtime has neither.
  */
 export async function readStakes(
   api: ApiPromise,
   netuid: number,
   hotkeys: string[],
 ): Promise<bigint[]> {
+  if (hotkeys.length === 0) return [];
+  // deno-lint-ignore no-explicit-any
+  const getMetagraph = (api.call as any).subnetInfoRuntimeApi?.getMetagraph;
+  if (getMetagraph) {
+    const mg = await getMetagraph(netuid);
+    if (mg.isSome) {
+      const m = mg.unwrap();
+      return stakesFromMetagraph(
+        m.hotkeys.map((h: { toString(): string }) => h.toString()),
+        m.totalStake.map((x: { toString(): string }) => BigInt(x.toString())),
+        hotkeys,
+      );
+    }
+  }
   // deno-lint-ignore no-explicit-any
   const alphaQ = (api.query as any).subtensorModule?.totalHotkeyAlpha;
-  if (!alphaQ || hotkeys.length === 0) return hotkeys.map(() => 0n);
+  if (!alphaQ) return hotkeys.map(() => 0n);
   const vals = await alphaQ.multi(hotkeys.map((h) => [h, netuid]));
   return vals.map((v: { toBigInt(): bigint }) => v.toBigInt());
+}
+
+/** `wanted` hotkeys' stakes from the runtime metagraph's uid-ordered hotkeys and stakes. */
+export function stakesFromMetagraph(
+  hotkeys: string[],
+  stakes: bigint[],
+  wanted: string[],
+): bigint[] {
+  if (hotkeys.length !== stakes.length) {
+    throw new Error(
+      `The chain's metagraph has ${hotkeys.length} hotkeys but ${stakes.length} stakes`,
+    );
+  }
+  const by = new Map(hotkeys.map((h, i) => [h, stakes[i]!]));
+  return wanted.map((h) => by.get(h) ?? 0n);
 }

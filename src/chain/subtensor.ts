@@ -12,7 +12,11 @@
  * - Call shapes come from the chain's metadata: arguments are passed by name and checked
  *   against the runtime's, so a runtime that renamed or reshaped a call fails clearly.
  *
- * Deliberately left out: commit-reveal weights (refused with a clear error), staking.
+ * The local chain's admin calls (sudo, burned registration, subnet creation) live in
+ * localnet.ts; weight submission (rate limit, version key, commit-reveal) in
+ * weights_submit.ts.
+ *
+ * Deliberately left out: staking.
  *
  * @module
  */
@@ -24,7 +28,8 @@ import { getLogger } from "../log.ts";
 import { deriveExtensions, type ExtensionDef, extensionEntries, refusal } from "./extensions.ts";
 import type { Chain, Hotkey, Metagraph } from "./mod.ts";
 import { normalizeWeights } from "./weights.ts";
-import { readNeuron, readSubnetParams, storage } from "./runtime_info.ts";
+import { customErrorTable, nameCustomErrors } from "./tx_errors.ts";
+import { readNeuron, readStakes, readSubnetParams, storage } from "./runtime_info.ts";
 import { submitWeights, WeightsSubmitter, type WeightsView } from "./weights_submit.ts";
 
 const log = getLogger(["boltzmann", "chain"]);
@@ -427,9 +432,7 @@ export class SubtensorChain implements Chain {
         if (uid < n) hotkeys[uid] = v.toString();
       }
       const owners = n === 0 ? [] : await q("owner").multi(hotkeys);
-      // deno-lint-ignore no-explicit-any
-      const alphaQ = (at.query as any).subtensorModule?.totalHotkeyAlpha;
-      const alpha = alphaQ && n > 0 ? await alphaQ.multi(hotkeys.map((h) => [h, netuid])) : [];
+      const stakes = await readStakes(at as unknown as ApiPromise, netuid, hotkeys);
       const permits = (await q("validatorPermit")(netuid)).map((b: { isTrue: boolean }) =>
         b.isTrue
       );
@@ -441,7 +444,7 @@ export class SubtensorChain implements Chain {
         uids,
         hotkeys,
         coldkeys: owners.map((o: { toString(): string }) => o.toString()),
-        stake: uids.map((i) => (alpha[i] ? Number(alpha[i].toBigInt()) / 1e9 : 0)),
+        stake: uids.map((i) => Number(stakes[i] ?? 0n) / 1e9),
         validatorPermit: uids.map((i) => permits[i] ?? false),
         lastUpdate: uids.map((i) => last[i] ?? 0),
       };
@@ -613,18 +616,6 @@ export class SubtensorChain implements Chain {
     });
   }
 
-  /**
-   * Registers `hotkey` on `netuid` by burning, signed by `coldkey`; returns its uid.
-   * @throws {Error} with the runtime's error name when refused
-   */
-  async burnedRegister(coldkey: Hotkey, netuid: number, hotkey: string): Promise<number> {
-    const what = `register ${hotkey} on subnet ${netuid}`;
-    await this.submit(coldkey, "subtensorModule", "burnedRegister", { netuid, hotkey }, what);
-    const uid = await this.uidOf(netuid, hotkey);
-    if (uid === undefined) throw new Error(`Cannot ${what}: no uid after registration`);
-    return uid;
-  }
-
   async #requireRegistered(api: ApiPromise, netuid: number, ss58: string, what: string) {
     await withTimeout(this.#subnetExists(api, netuid), this.#rpcTimeoutMs, "Reading subnets");
     const uid = await withTimeout(
@@ -666,8 +657,7 @@ export class SubtensorChain implements Chain {
 
   /**
    * Signs `section.method(args)` with `signer`, submits it, waits until it is in a block
-   * and checks its events (including a `sudo.Sudid` result).
-   * @param sudo wrap the call in `sudo.sudo` (signer must be the sudo key)
+   * and checks its events.
    * @throws {Error} "Cannot <what>: ..." with the runtime's error name
    */
   async submit(
@@ -676,24 +666,18 @@ export class SubtensorChain implements Chain {
     method: string,
     args: Args,
     what: string,
-    opts: { sudo?: boolean; batch?: [string, string, Args][] } = {},
   ): Promise<TxResult> {
     const api = await this.#ready();
-    let tx = this.call(api, section, method, args);
-    if (opts.sudo) tx = this.call(api, "sudo", "sudo", { call: tx });
-    return await this.#send(api, signer, tx, what);
+    return await this.sendTx(api, signer, this.call(api, section, method, args), what);
   }
 
-  /** Submits `sudo(utility.batchAll(calls))` signed by the sudo key. */
-  async sudoBatch(sudoKey: Hotkey, calls: [string, string, Args][], what: string) {
-    const api = await this.#ready();
-    const inner = calls.map(([s, m, a]) => this.call(api, s, m, a));
-    const batch = this.call(api, "utility", "batchAll", { calls: inner });
-    return await this.#send(api, sudoKey, this.call(api, "sudo", "sudo", { call: batch }), what);
-  }
-
+  /**
+   * Signs and submits a built call (see {@link call}), waits until it is in a block and
+   * checks its events.
+   * @throws {Error} "Cannot <what>: ..." with the runtime's error name
+   */
   // deno-lint-ignore no-explicit-any
-  async #send(api: ApiPromise, signer: Hotkey, tx: any, what: string): Promise<TxResult> {
+  async sendTx(api: ApiPromise, signer: Hotkey, tx: any, what: string): Promise<TxResult> {
     const pair = signer.pair as KeyringPair;
     let unsub: (() => void) | undefined;
     const included = Promise.withResolvers<TxResult>();
@@ -734,7 +718,12 @@ export class SubtensorChain implements Chain {
     this.#nonceLocks.set(pair.address, mine);
     try {
       await mine.catch((e) => {
-        throw new Error(`Cannot ${what}: the chain refused the transaction: ${msg(e)}`);
+        const table = customErrorTable(
+          extensionEntries(api.runtimeMetadata).map((x) => x.identifier),
+        );
+        throw new Error(
+          `Cannot ${what}: the chain refused the transaction: ${nameCustomErrors(msg(e), table)}`,
+        );
       });
       return await withTimeout(
         included.promise,

@@ -13,6 +13,7 @@ import type { Store } from "../store/mod.ts";
 import type { Metrics } from "../metrics.ts";
 import { type CommitmentPolicy, policyFor, type RefusedCommitment } from "../chain/commitment.ts";
 import { type Chain, connectSubtensor, type NetworkName } from "../chain/mod.ts";
+import type { SubtensorChain } from "../chain/subtensor.ts";
 import { peerStores, screenChain } from "./commitments.ts";
 
 /** A chain connection and what comes with it. The caller must close `chain`. */
@@ -20,6 +21,8 @@ export interface Connection {
   netuid: number;
   /** The chain, its `commitments()` screened by {@link policy}. */
   chain: Chain;
+  /** The same connection unscreened, for what only subtensor has (weight submission). */
+  subtensor: SubtensorChain;
   policy: CommitmentPolicy;
   /** A peer's store from its commitment text, opened once per commitment. */
   openStore(commitment: string): Store;
@@ -55,17 +58,15 @@ export async function connectFromFlags(
   o.need("netuid", why);
   const netuid = o.num("netuid");
   const policy = policyFromFlags(o);
-  const screened = screenChain(
-    await connectSubtensor({
-      network: o.strOpt("subtensor.network") as NetworkName | undefined,
-      endpoint: o.strOpt("subtensor.chain_endpoint"),
-    }),
-    policy,
-    metrics,
-  );
+  const subtensor = await connectSubtensor({
+    network: o.strOpt("subtensor.network") as NetworkName | undefined,
+    endpoint: o.strOpt("subtensor.chain_endpoint"),
+  });
+  const screened = screenChain(subtensor, policy, metrics);
   return {
     netuid,
     chain: screened.chain,
+    subtensor,
     policy,
     openStore: peerStores(policy),
     refused: () => screened.refused(),

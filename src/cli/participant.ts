@@ -80,12 +80,18 @@ export async function buildParticipant(o: Options): Promise<Participant> {
     hotkey: o.strOpt("wallet.hotkey") ?? "default",
   });
   const metrics = new Metrics();
-  // Roles see only commitments that pass the network's policy.
-  const { chain, netuid, openStore } = await connectFromFlags(o, "the subnet to join", metrics);
-  const dataset = await datasetFromFlags(o, hp, env);
-  const trainer = await createTrainer(hp, engineOptions(o, env));
+  const { chain, subtensor, netuid, openStore } = await connectFromFlags(
+    o,
+    "the subnet to join",
+    metrics,
+  );
   const stateDir = o.strOpt("state-dir") ??
     `${env("XDG_CACHE_HOME") ?? `${env("HOME") ?? "."}/.cache`}/boltzmann/state/${key.ss58}`;
+  // Our weights go through the chain's rate limit, version key and commit-reveal, with
+  // pending commits kept beside our state (and revealed if a previous run left any).
+  await subtensor.attachWeights(key, netuid, stateDir);
+  const dataset = await datasetFromFlags(o, hp, env);
+  const trainer = await createTrainer(hp, engineOptions(o, env));
   const params = await startParams(hp, {
     checkpoint: o.strOpt("checkpoint"),
     stateDir,
