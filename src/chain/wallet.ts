@@ -2,7 +2,8 @@
  * Bittensor wallets as btcli lays them out: `<path>/<name>/coldkeypub.txt` and
  * `<path>/<name>/hotkeys/<hotkey>`, JSON keyfiles with `accountId`, `publicKey`,
  * `privateKey`, `secretPhrase`, `secretSeed`, `ss58Address`. Keys are sr25519 via
- * `@polkadot/keyring`, SS58 prefix 42.
+ * `@polkadot/keyring`, SS58 prefix 42. Every loaded key signs and verifies a test message
+ * before it is returned.
  *
  * Only hotkeys sign in boltzmann, so encrypted keyfiles (btcli's coldkeys) are refused
  * rather than decrypted. Secrets never leave this module except inside the returned pair.
@@ -18,6 +19,7 @@ import {
   mnemonicToMiniSecret,
   mnemonicValidate,
   sr25519PairFromSeed,
+  sr25519Verify,
 } from "@polkadot/util-crypto";
 import { join } from "node:path";
 import type { Hotkey } from "./mod.ts";
@@ -131,12 +133,70 @@ async function readKeyfile(path: string): Promise<string> {
 }
 
 /**
+ * schnorrkel's two encodings of an sr25519 secret key's scalar: sp_core and btwallet keep
+ * it raw (`SecretKey::to_bytes`), `@polkadot/util-crypto` keeps it multiplied by the
+ * cofactor 8 (`to_ed25519_bytes`, a 3-bit left shift of the little-endian 32 bytes); the
+ * 32-byte nonce after it is the same in both. Returns the `@polkadot` form of a raw key, or
+ * undefined when the scalar cannot be a raw one (its top 3 bits are set).
+ */
+export function rawSecretToPolkadot(raw: Uint8Array): Uint8Array | undefined {
+  if (raw.length !== 64 || (raw[31]! & 0xe0) !== 0) return undefined;
+  const out = raw.slice();
+  let carry = 0;
+  for (let i = 0; i < 32; i++) {
+    const b = raw[i]!;
+    out[i] = ((b << 3) | carry) & 0xff;
+    carry = b >> 5;
+  }
+  return out;
+}
+
+/** The raw (btwallet / sp_core) form of a `@polkadot` sr25519 secret key: a 3-bit right shift. */
+export function polkadotSecretToRaw(secret: Uint8Array): Uint8Array {
+  const out = secret.slice();
+  for (let i = 0; i < 32; i++) out[i] = (secret[i]! >> 3) | ((secret[i + 1] ?? 0) << 5 & 0xff);
+  out[31] = secret[31]! >> 3;
+  return out;
+}
+
+/** The message the key self-test signs (any fixed bytes do; this names its purpose). */
+const SELF_TEST = new TextEncoder().encode("boltzmann keyfile self-test");
+
+/**
+ * Signs a test message with `key` and verifies it against its public key; returns why it
+ * failed, or undefined. A keyfile whose public key is not its secret's fails here.
+ */
+export function selfTest(key: { publicKey: Uint8Array; sign(m: Uint8Array): Uint8Array }) {
+  let sig: Uint8Array;
+  try {
+    sig = key.sign(SELF_TEST);
+  } catch (e) {
+    return `signing failed: ${(e as Error).message}`;
+  }
+  return sr25519Verify(SELF_TEST, sig, key.publicKey)
+    ? undefined
+    : "a signed test message does not verify with its public key";
+}
+
+/** Options of {@link hotkeyFromKeyfile} and {@link loadHotkey}. */
+export interface LoadOptions {
+  /** Sign and verify a test message and refuse a key that fails (default true). */
+  selfTest?: boolean;
+}
+
+/**
  * Loads the signing keypair from a keyfile's JSON text, the way bittensor does: from
- * `secretSeed` if present, else `secretPhrase`, else `privateKey`; then checks it against
- * `ss58Address`/`publicKey` when they are present.
+ * `secretSeed` if present, else `secretPhrase`, else `privateKey` (btwallet's raw
+ * schnorrkel form, or `@polkadot`'s: whichever signs for `publicKey`); then checks it
+ * against `ss58Address`/`publicKey` when they are present, and signs and verifies a test
+ * message.
  * @throws {Error} naming the file and the problem
  */
-export async function hotkeyFromKeyfile(path: string, text: string): Promise<Hotkey> {
+export async function hotkeyFromKeyfile(
+  path: string,
+  text: string,
+  opts: LoadOptions = {},
+): Promise<Hotkey> {
   const kr = await getKeyring();
   const o = parseKeyfile(path, text);
   const seed = optString(path, o, "secretSeed");
@@ -157,7 +217,11 @@ export async function hotkeyFromKeyfile(path: string, text: string): Promise<Hot
     if (pub === undefined) {
       throw new Error(`Cannot read keyfile '${path}': 'privateKey' without 'publicKey'`);
     }
-    pair = kr.createFromPair({ publicKey: hexBytes(path, "publicKey", pub, 32), secretKey });
+    const publicKey = hexBytes(path, "publicKey", pub, 32);
+    // btwallet writes the raw form; files from older boltzmann and polkadot.js the other.
+    const candidates = [rawSecretToPolkadot(secretKey), secretKey].filter((c) => c !== undefined);
+    const pairs = candidates.map((c) => kr.createFromPair({ publicKey, secretKey: c }));
+    pair = pairs.find((p) => selfTest(p) === undefined) ?? pairs.at(-1)!;
   } else {
     throw new Error(
       `Cannot read keyfile '${path}': no secretSeed, secretPhrase or privateKey; it holds a public key only and cannot sign`,
@@ -175,7 +239,14 @@ export async function hotkeyFromKeyfile(path: string, text: string): Promise<Hot
   ) {
     throw new Error(`Cannot read keyfile '${path}': its secret does not match its publicKey`);
   }
-  return hotkeyOf(pair);
+  const key = hotkeyOf(pair);
+  const why = opts.selfTest === false ? undefined : selfTest(key);
+  if (why) {
+    throw new Error(
+      `Cannot use keyfile '${path}': ${why} (its privateKey is not the secret of its publicKey); regenerate the hotkey from its mnemonic (btcli wallet regen_hotkey)`,
+    );
+  }
+  return key;
 }
 
 /** Options naming a btcli hotkey. */
@@ -208,10 +279,10 @@ function checkName(what: string, v: string): void {
  * Loads a btcli hotkey: `<walletPath>/<name>/hotkeys/<hotkey>`.
  * @throws {Error} when the file is missing, encrypted, malformed or inconsistent
  */
-export async function loadHotkey(opts: WalletOptions): Promise<Hotkey> {
+export async function loadHotkey(opts: WalletOptions & LoadOptions): Promise<Hotkey> {
   checkName("hotkey name", opts.hotkey);
   const path = join(walletDir(opts), "hotkeys", opts.hotkey);
-  return await hotkeyFromKeyfile(path, await readKeyfile(path));
+  return await hotkeyFromKeyfile(path, await readKeyfile(path), opts);
 }
 
 /**
@@ -237,7 +308,8 @@ export async function keyfileFromMnemonic(mnemonic: string): Promise<KeyfileJson
   return {
     accountId: pub,
     publicKey: pub,
-    privateKey: u8aToHex(secretKey),
+    // btwallet's raw schnorrkel form, so btcli reads the file as it reads its own.
+    privateKey: u8aToHex(polkadotSecretToRaw(secretKey)),
     secretPhrase: mnemonic,
     secretSeed: u8aToHex(seed),
     ss58Address: pair.address,

@@ -1,8 +1,16 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { decodeAddress, signatureVerify } from "@polkadot/util-crypto";
-import { u8aToHex } from "@polkadot/util";
-import { createWallet, hotkeyFromUri, loadHotkey, readColdkeyPub } from "./wallet.ts";
+import { decodeAddress, signatureVerify, sr25519PairFromSeed } from "@polkadot/util-crypto";
+import { hexToU8a, u8aToHex } from "@polkadot/util";
+import {
+  createWallet,
+  hotkeyFromUri,
+  loadHotkey,
+  polkadotSecretToRaw,
+  rawSecretToPolkadot,
+  readColdkeyPub,
+  selfTest,
+} from "./wallet.ts";
 
 const TESTDATA = new URL("./testdata/", import.meta.url).pathname;
 const ALICE = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
@@ -154,6 +162,64 @@ Deno.test("loadHotkey() refuses missing, malformed, encrypted and inconsistent k
       loadHotkey({ name: "fx", hotkey: "alice-seed" }),
       /no wallet path given/,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("btwallet's privateKey-only hotkey signs a message that verifies; a mismatched one is refused", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(join(dir, "bt", "hotkeys"), { recursive: true });
+    for (const f of ["btwallet-privkey", "btwallet-privkey-mismatch"]) {
+      await Deno.copyFile(join(TESTDATA, f), join(dir, "bt", "hotkeys", f));
+    }
+    const k = await loadHotkey({ walletPath: dir, name: "bt", hotkey: "btwallet-privkey" });
+    // btwallet's test_create_keypair_from_private_key: this public key and address.
+    assert.equal(k.ss58, "5HDvhV6WDCjCKyrXqGQSDYqQAzkzabNhctmiDYEqgBC66BsX");
+    const msg = new TextEncoder().encode("boltzmann");
+    assert.ok(signatureVerify(msg, k.sign(msg), k.ss58).isValid);
+    // The same key as the mnemonic btwallet derives it from: one account, two keyfile kinds.
+    const fromPhrase = await hotkeyFromUri(
+      "old leopard transfer rib spatial phone calm indicate online fire caution review",
+    );
+    assert.equal(fromPhrase.ss58, k.ss58);
+    // The raw form is the @polkadot form divided by the cofactor: a round trip.
+    const raw = hexToU8a(
+      JSON.parse(await Deno.readTextFile(join(TESTDATA, "btwallet-privkey"))).privateKey,
+    );
+    assert.deepEqual(polkadotSecretToRaw(rawSecretToPolkadot(raw)!), raw);
+    await assert.rejects(
+      loadHotkey({ walletPath: dir, name: "bt", hotkey: "btwallet-privkey-mismatch" }),
+      /Cannot use keyfile '.*btwallet-privkey-mismatch': a signed test message does not verify with its public key/,
+    );
+    // Without the self-test (doctor reports it as its own check) the file loads.
+    const loose = await loadHotkey({
+      walletPath: dir,
+      name: "bt",
+      hotkey: "btwallet-privkey-mismatch",
+      selfTest: false,
+    });
+    assert.equal(selfTest(loose), "a signed test message does not verify with its public key");
+    assert.equal(selfTest(k), undefined);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("createWallet() writes privateKey in btwallet's raw form, and it loads back", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const w = await createWallet({ walletPath: dir, name: "w", hotkey: "h" });
+    const file = JSON.parse(await Deno.readTextFile(join(dir, "w", "hotkeys", "h")));
+    const expected = sr25519PairFromSeed(hexToU8a(file.secretSeed));
+    assert.equal(file.privateKey, u8aToHex(polkadotSecretToRaw(expected.secretKey)));
+    // A privateKey-only copy (what regen_hotkey leaves) loads to the same address.
+    await Deno.writeTextFile(
+      join(dir, "w", "hotkeys", "p"),
+      JSON.stringify({ ...file, secretPhrase: null, secretSeed: null }),
+    );
+    assert.equal((await loadHotkey({ walletPath: dir, name: "w", hotkey: "p" })).ss58, w.hotkey);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -63,6 +63,7 @@ export const command: Command = {
         blockMs,
         port,
         maxBatches,
+        commitReveal: o.bool("commit-reveal"),
         logFormat: o.given.has("log-format") ? o.str("log-format") : "json",
         engine: engineOptions(o),
       }),
@@ -97,6 +98,8 @@ export interface DevnetSettings {
   outAbs: string;
   blockMs: number;
   port: number;
+  /** Commit-reveal weights on the local subnet (`--commit-reveal`). */
+  commitReveal?: boolean;
   maxBatches: number;
   logFormat: string;
   engine: TrainerOptions;
@@ -120,6 +123,7 @@ export async function devnetDeps(o: DevnetSettings): Promise<DevnetDeps> {
         blockTimeMs: blockMs,
         hotkeys,
         validator: hotkeys[0],
+        commitReveal: o.commitReveal,
       });
       const c: DevnetChain = {
         endpoint: net.endpoint,

@@ -370,6 +370,11 @@ export const DEVNET: Surface = {
     },
     { name: "out", type: "string", arg: "DIR", default: "./devnet-report", help: "report folder" },
     { name: "no-baseline", type: "boolean", help: "skip the one-miner-alone comparison" },
+    {
+      name: "commit-reveal",
+      type: "boolean",
+      help: "turn commit-reveal weights on for the subnet (reveal one epoch after the commit)",
+    },
   ],
 };
 
@@ -409,6 +414,11 @@ export const LOCALNET: Surface = {
       type: "string",
       arg: "LIST",
       help: "comma-separated SS58 hotkeys or dev URIs (//Alice) to register",
+    },
+    {
+      name: "commit-reveal",
+      type: "boolean",
+      help: "turn commit-reveal weights on for the subnet (reveal one epoch after the commit)",
     },
   ],
 };

@@ -13,10 +13,11 @@ export const command: Command = {
   summary: "Start a local subtensor chain from the embedded genesis",
   about: [
     "boltzmann localnet [--port 9944] [--block-ms 12000] [--tempo 10] [--hotkeys SS58,...]",
+    "                   [--commit-reveal]",
     "",
     "Runs the Bittensor runtime (spec 218) in this process with chopsticks: //Alice is sudo,",
     "dev accounts are funded, one subnet is created with weights rate limit 0, commit-reveal",
-    "off and open registration, and the given hotkeys are registered (uid i = i-th hotkey).",
+    "off (on with --commit-reveal: reveal period 1 epoch) and open registration, and the given hotkeys are registered (uid i = i-th hotkey).",
     "State is kept in memory only: stopping the chain forgets it. --json prints",
     "{endpoint, netuid, hotkeys, coldkeys} as one JSON line.",
   ].join("\n"),
@@ -30,7 +31,8 @@ export const command: Command = {
     for (const h of (o.strOpt("hotkeys") ?? "").split(",").filter((s) => s !== "")) {
       hotkeys.push(h.startsWith("//") ? (await hotkeyFromUri(h)).ss58 : h);
     }
-    const net = await startLocalnet({ port, blockTimeMs, tempo, hotkeys });
+    const commitReveal = o.bool("commit-reveal");
+    const net = await startLocalnet({ port, blockTimeMs, tempo, hotkeys, commitReveal });
     const info = {
       endpoint: net.endpoint,
       netuid: net.netuid,

@@ -84,7 +84,8 @@ export async function preflight(o: PreflightOptions): Promise<Check[]> {
   let key: Hotkey | null = null;
   const path = `${o.wallet.walletPath}/${o.wallet.name}/hotkeys/${o.wallet.hotkey}`;
   try {
-    key = await loadHotkey(o.wallet);
+    // The self-test is reported as its own check below.
+    key = await loadHotkey({ ...o.wallet, selfTest: false });
     add("hotkey keyfile", "pass", `${key.ss58} (${path})`);
   } catch (e) {
     add("hotkey keyfile", "fail", msg(e));
