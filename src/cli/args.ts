@@ -96,6 +96,12 @@ export function checkValue(f: Flag, raw: string): Value {
   return v;
 }
 
+/** `v`, which the schema gives a default: undefined is a programming error. */
+function withDefault<T>(name: string, v: T | undefined): T {
+  if (v === undefined) throw new Error(`flag --${name} has no default`);
+  return v;
+}
+
 /** Parsed, validated flag values of one command (defaults and environment applied). */
 export class Options {
   readonly #byName: ReadonlyMap<string, Flag>;
@@ -129,9 +135,7 @@ export class Options {
 
   /** A string or choice flag that has a default in the schema. */
   str(name: string): string {
-    const v = this.strOpt(name);
-    if (v === undefined) throw new Error(`flag --${name} has no default`);
-    return v;
+    return withDefault(name, this.strOpt(name));
   }
 
   /** A choice flag narrowed to its values. */
@@ -148,9 +152,7 @@ export class Options {
 
   /** An int or number flag that has a default in the schema. */
   num(name: string): number {
-    const v = this.numOpt(name);
-    if (v === undefined) throw new Error(`flag --${name} has no default`);
-    return v;
+    return withDefault(name, this.numOpt(name));
   }
 
   /** A boolean flag (false when absent). */

@@ -245,6 +245,17 @@ export const PARTICIPANT: Surface = {
   ],
 };
 
+/** Flag surfaces of `miner` and `validator` (each adds its own). */
+export const PARTICIPANT_SURFACES: readonly Surface[] = [
+  WALLET,
+  CHAIN,
+  STORAGE,
+  HPARAMS,
+  ENGINE,
+  DATASET,
+  PARTICIPANT,
+];
+
 /** `boltzmann miner`'s own flags. */
 export const MINER: Surface = {
   name: "miner",
@@ -686,13 +697,7 @@ export const BENCH_CONVERGE: Surface = {
 /** Every surface, in the README's order. */
 export const SURFACES: readonly Surface[] = [
   GLOBAL,
-  WALLET,
-  CHAIN,
-  STORAGE,
-  HPARAMS,
-  ENGINE,
-  DATASET,
-  PARTICIPANT,
+  ...PARTICIPANT_SURFACES,
   MINER,
   VALIDATOR,
   INSPECT,

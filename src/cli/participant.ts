@@ -5,12 +5,11 @@
  *
  * @module
  */
-import { type Options, type Surface, UsageError } from "./args.ts";
+import { type Options, UsageError } from "./args.ts";
 import { hparamsFromFlags, loadEnv } from "./config.ts";
 import { engineOptions } from "./engine.ts";
 import { datasetFromFlags } from "./dataset.ts";
 import { connectFromFlags, policyFromFlags, s3FromEnv } from "./connect.ts";
-import { CHAIN, DATASET, ENGINE, HPARAMS, PARTICIPANT, STORAGE, WALLET } from "./flags.ts";
 import { modelFingerprint } from "../hparams.ts";
 import { paramTable, type Tensors } from "../model/params.ts";
 import { Metrics } from "../metrics.ts";
@@ -28,15 +27,7 @@ import { saveState, startParams } from "../roles/resume.ts";
 const log = getLogger(["boltzmann", "cli"]);
 
 /** Flag surfaces of `miner` and `validator` (each adds its own). */
-export const PARTICIPANT_SURFACES: readonly Surface[] = [
-  WALLET,
-  CHAIN,
-  STORAGE,
-  HPARAMS,
-  ENGINE,
-  DATASET,
-  PARTICIPANT,
-];
+export { PARTICIPANT_SURFACES } from "./flags.ts";
 
 /** Environment variables of `miner` and `validator`, for their help. */
 export const PARTICIPANT_ENV = [
