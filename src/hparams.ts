@@ -37,6 +37,18 @@ export interface Hparams {
   checkpointInterval: number;
 }
 
+/** What both presets take from the original's hparams.json unchanged. */
+const SHARED = {
+  pagesPerWindow: 1,
+  rowsPerPage: 100,
+  beta1: 0.9,
+  beta2: 0.95,
+  eps: 1e-8,
+  weightDecay: 0.1,
+  gradClip: 1.0,
+  maxHistory: 10,
+} as const;
+
 const TINY: Hparams = {
   preset: "tiny",
   model: {
@@ -53,17 +65,10 @@ const TINY: Hparams = {
   },
   seqLen: 128,
   batchSize: 8,
-  pagesPerWindow: 1,
-  rowsPerPage: 100,
+  ...SHARED,
   windowLength: 5,
   compression: 10,
   learningRate: 3e-3,
-  beta1: 0.9,
-  beta2: 0.95,
-  eps: 1e-8,
-  weightDecay: 0.1,
-  gradClip: 1.0,
-  maxHistory: 10,
   movingAlpha: 0.9,
   weightsInterval: 2,
   checkpointInterval: 10,
@@ -86,17 +91,10 @@ const SEED: Hparams = {
   },
   seqLen: 2048,
   batchSize: 6,
-  pagesPerWindow: 1,
-  rowsPerPage: 100,
+  ...SHARED,
   windowLength: 2,
   compression: 100,
   learningRate: 7.5e-5,
-  beta1: 0.9,
-  beta2: 0.95,
-  eps: 1e-8,
-  weightDecay: 0.1,
-  gradClip: 1.0,
-  maxHistory: 10,
   movingAlpha: 0.999,
   weightsInterval: 10,
   checkpointInterval: 100,
@@ -187,58 +185,48 @@ export function toOverrides(hp: Hparams): Record<string, unknown> {
   return out;
 }
 
+/** What {@link validateHparams} requires of each kind of numeric field. */
+const RULES = {
+  int: { ok: (v: number) => Number.isSafeInteger(v) && v >= 1, want: "an integer >= 1" },
+  pos: { ok: (v: number) => Number.isFinite(v) && v > 0, want: "a number > 0" },
+  unit: { ok: (v: number) => v >= 0 && v < 1, want: "0 <= x < 1" },
+} as const;
+
 /** @throws {RangeError} naming the first invalid field */
 export function validateHparams(hp: Hparams): void {
   const m = hp.model;
-  const ints: [string, unknown][] = [
-    ["vocab_size", m.vocabSize],
-    ["hidden_size", m.hiddenSize],
-    ["intermediate_size", m.intermediateSize],
-    ["num_hidden_layers", m.numLayers],
-    ["num_attention_heads", m.numHeads],
-    ["num_key_value_heads", m.numKvHeads],
-    ["max_position_embeddings", m.maxSeqLen],
-    ["sequence_length", hp.seqLen],
-    ["batch_size", hp.batchSize],
-    ["pages_per_window", hp.pagesPerWindow],
-    ["rows_per_page", hp.rowsPerPage],
-    ["window_length", hp.windowLength],
-    ["compression", hp.compression],
-    ["max_history", hp.maxHistory],
-    ["weights_interval", hp.weightsInterval],
-    ["checkpoint_interval", hp.checkpointInterval],
+  // Every numeric field with its rule; the first that breaks its rule is named.
+  const checks: [string, unknown, keyof typeof RULES][] = [
+    ["vocab_size", m.vocabSize, "int"],
+    ["hidden_size", m.hiddenSize, "int"],
+    ["intermediate_size", m.intermediateSize, "int"],
+    ["num_hidden_layers", m.numLayers, "int"],
+    ["num_attention_heads", m.numHeads, "int"],
+    ["num_key_value_heads", m.numKvHeads, "int"],
+    ["max_position_embeddings", m.maxSeqLen, "int"],
+    ["sequence_length", hp.seqLen, "int"],
+    ["batch_size", hp.batchSize, "int"],
+    ["pages_per_window", hp.pagesPerWindow, "int"],
+    ["rows_per_page", hp.rowsPerPage, "int"],
+    ["window_length", hp.windowLength, "int"],
+    ["compression", hp.compression, "int"],
+    ["max_history", hp.maxHistory, "int"],
+    ["weights_interval", hp.weightsInterval, "int"],
+    ["checkpoint_interval", hp.checkpointInterval, "int"],
+    ["learning_rate", hp.learningRate, "pos"],
+    ["optimizer_eps", hp.eps, "pos"],
+    ["grad_clip", hp.gradClip, "pos"],
+    ["rms_norm_eps", m.rmsNormEps, "pos"],
+    ["rope_theta", m.ropeTheta, "pos"],
+    ["optimizer_beta1", hp.beta1, "unit"],
+    ["optimizer_beta2", hp.beta2, "unit"],
+    ["validator_moving_alpha", hp.movingAlpha, "unit"],
+    ["optimizer_weight_decay", hp.weightDecay, "unit"],
   ];
-  for (const [k, v] of ints) {
-    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) {
+  for (const [k, v, rule] of checks) {
+    if (typeof v !== "number" || !RULES[rule].ok(v)) {
       throw new RangeError(
-        `Invalid hyper-parameter '${k}': ${JSON.stringify(v)}, expected an integer >= 1`,
-      );
-    }
-  }
-  const pos: [string, unknown][] = [
-    ["learning_rate", hp.learningRate],
-    ["optimizer_eps", hp.eps],
-    ["grad_clip", hp.gradClip],
-    ["rms_norm_eps", m.rmsNormEps],
-    ["rope_theta", m.ropeTheta],
-  ];
-  for (const [k, v] of pos) {
-    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
-      throw new RangeError(
-        `Invalid hyper-parameter '${k}': ${JSON.stringify(v)}, expected a number > 0`,
-      );
-    }
-  }
-  const unit: [string, unknown][] = [
-    ["optimizer_beta1", hp.beta1],
-    ["optimizer_beta2", hp.beta2],
-    ["validator_moving_alpha", hp.movingAlpha],
-    ["optimizer_weight_decay", hp.weightDecay],
-  ];
-  for (const [k, v] of unit) {
-    if (typeof v !== "number" || !(v >= 0 && v < 1)) {
-      throw new RangeError(
-        `Invalid hyper-parameter '${k}': ${JSON.stringify(v)}, expected 0 <= x < 1`,
+        `Invalid hyper-parameter '${k}': ${JSON.stringify(v)}, expected ${RULES[rule].want}`,
       );
     }
   }

@@ -5,14 +5,8 @@
  *
  * @module
  */
-import {
-  checkKey,
-  type GetOptions,
-  type ObjectInfo,
-  ObjectTooLarge,
-  type Store,
-  StoreError,
-} from "./mod.ts";
+import type { GetOptions, ObjectInfo, Store } from "./mod.ts";
+import { checkKey, ObjectTooLarge, StoreError } from "./mod.ts";
 
 /** A directory as a flat object store; created on first write. */
 export class LocalStore implements Store {

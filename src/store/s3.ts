@@ -10,14 +10,8 @@
  * @module
  */
 import { getLogger } from "../log.ts";
-import {
-  checkKey,
-  type GetOptions,
-  type ObjectInfo,
-  ObjectTooLarge,
-  type Store,
-  StoreError,
-} from "./mod.ts";
+import type { GetOptions, ObjectInfo, Store } from "./mod.ts";
+import { checkKey, ObjectTooLarge, StoreError } from "./mod.ts";
 import { amzDate, authorization, type Credentials, EMPTY_SHA256, sha256Hex } from "./sigv4.ts";
 
 const log = getLogger(["boltzmann", "store"]);
