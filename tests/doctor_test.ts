@@ -1,7 +1,7 @@
 /**
  * `boltzmann doctor` as a preflight: with only wallet flags it checks the key alone
- * (keyfiles written here from the sr25519 maths, one whose stored public key belongs to
- * another secret); against the local chain (spec 218 runtime) and a local S3 server every
+ * (btwallet's privateKey-only fixture and its mismatched twin, and keyfiles written here
+ * from the sr25519 maths); against the local chain (spec 218 runtime) and a local S3 server every
  * check passes, and an unregistered hotkey or an unwritable bucket FAILs with its reason.
  */
 import assert from "node:assert/strict";
@@ -34,9 +34,37 @@ function privateKeyOnly(secret: Uint8Array, pub: Uint8Array) {
 
 const byName = (checks: Check[]) => Object.fromEntries(checks.map((c) => [c.name, c]));
 
-Deno.test("doctor with only wallet flags: ss58 and PASS for a good key, FAIL for a key whose public key is not its secret's", async () => {
+const FIXTURES = new URL("../src/chain/testdata/", import.meta.url).pathname;
+/** btwallet's `test_create_keypair_from_private_key` address (src/chain/testdata/README.md). */
+const BTWALLET_SS58 = "5HDvhV6WDCjCKyrXqGQSDYqQAzkzabNhctmiDYEqgBC66BsX";
+
+Deno.test("doctor with only wallet flags: ss58 and PASS for btwallet's privateKey-only key, FAIL for a key whose public key is not its secret's", async () => {
   const dir = await Deno.makeTempDir({ prefix: "boltzmann-doctor-" });
   try {
+    await Deno.mkdir(`${dir}/w/hotkeys`, { recursive: true });
+    for (const f of ["btwallet-privkey", "btwallet-privkey-mismatch"]) {
+      await Deno.copyFile(`${FIXTURES}/${f}`, `${dir}/w/hotkeys/${f}`);
+    }
+    const wallet = (
+      h: string,
+    ) => ["--wallet.path", dir, "--wallet.name", "w", "--wallet.hotkey", h];
+    const good = await cli("doctor", ...wallet("btwallet-privkey"));
+    assert.equal(good.code, 0, good.stdout + good.stderr);
+    assert.match(good.stdout, new RegExp(`^PASS +hotkey keyfile +${BTWALLET_SS58} `, "m"));
+    assert.match(good.stdout, /^PASS +sign\/verify self-test/m);
+    assert.match(good.stdout, /^PASS: 2 passed, 0 failed, 0 skipped$/m);
+
+    const bad = await cli("doctor", "--json", ...wallet("btwallet-privkey-mismatch"));
+    assert.equal(bad.code, 1, bad.stdout + bad.stderr);
+    const rep = JSON.parse(bad.stdout);
+    assert.equal(rep.ok, false);
+    // Its fields agree with each other (//Alice's address), but its signatures do not verify.
+    assert.deepEqual(rep.checks.map((c: Check) => c.status), ["pass", "fail"]);
+    assert.match(rep.checks[0].detail, /^5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY /);
+    assert.match(rep.checks[1].detail, /does not belong to its secret/);
+
+    // The same with keys made here from the sr25519 maths (polkadot's secret-key form), and
+    // a seed keyfile whose stored public key is another key's.
     const a = sr25519PairFromSeed(new Uint8Array(32).fill(1));
     const b = sr25519PairFromSeed(new Uint8Array(32).fill(2));
     await writeKeyfile(dir, "good", privateKeyOnly(a.secretKey, a.publicKey));
@@ -45,43 +73,21 @@ Deno.test("doctor with only wallet flags: ss58 and PASS for a good key, FAIL for
       secretSeed: u8aToHex(new Uint8Array(32).fill(1)),
       publicKey: u8aToHex(b.publicKey),
     });
-    const ss58 = encodeAddress(a.publicKey, 42);
-
-    const good = await cli(
-      "doctor",
-      "--wallet.path",
-      dir,
-      "--wallet.name",
-      "w",
-      "--wallet.hotkey",
-      "good",
-    );
-    assert.equal(good.code, 0, good.stdout + good.stderr);
-    assert.match(good.stdout, new RegExp(`^PASS +hotkey keyfile +${ss58} `, "m"));
-    assert.match(good.stdout, /^PASS +sign\/verify self-test/m);
-
-    const wallet = { walletPath: dir, name: "w", hotkey: "mismatch" };
-    const bad = byName(await preflight({ wallet, env: () => undefined }));
-    // The keyfile loads (its fields agree with each other), but its signatures do not verify.
-    assert.equal(bad["hotkey keyfile"]!.status, "pass");
-    assert.equal(bad["sign/verify self-test"]!.status, "fail");
-    assert.match(bad["sign/verify self-test"]!.detail, /does not belong to its secret/);
-
-    const seed = await cli(
-      "doctor",
-      "--json",
-      "--wallet.path",
-      dir,
-      "--wallet.name",
-      "w",
-      "--wallet.hotkey",
-      "seed-mismatch",
-    );
-    assert.equal(seed.code, 1);
-    const rep = JSON.parse(seed.stdout);
-    assert.equal(rep.ok, false);
-    assert.equal(rep.checks[0].status, "fail");
-    assert.match(rep.checks[0].detail, /does not match its publicKey/);
+    const run = async (hotkey: string) =>
+      byName(
+        await preflight({ wallet: { walletPath: dir, name: "w", hotkey }, env: () => undefined }),
+      );
+    const ok = await run("good");
+    assert.equal(ok["hotkey keyfile"]!.status, "pass");
+    assert.match(ok["hotkey keyfile"]!.detail, new RegExp(`^${encodeAddress(a.publicKey, 42)} `));
+    assert.equal(ok["sign/verify self-test"]!.status, "pass");
+    const mm = await run("mismatch");
+    assert.equal(mm["hotkey keyfile"]!.status, "pass");
+    assert.equal(mm["sign/verify self-test"]!.status, "fail");
+    const seed = await run("seed-mismatch");
+    assert.equal(seed["hotkey keyfile"]!.status, "fail");
+    assert.match(seed["hotkey keyfile"]!.detail, /does not match its publicKey/);
+    assert.equal(seed["sign/verify self-test"]!.status, "skip");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

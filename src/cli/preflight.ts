@@ -10,10 +10,11 @@
  *
  * @module
  */
-import { decodeAddress, sr25519Verify } from "@polkadot/util-crypto";
+import { decodeAddress } from "@polkadot/util-crypto";
 import { u8aEq } from "@polkadot/util";
 import { connectSubtensor, type Hotkey, loadHotkey, type NetworkName } from "../chain/mod.ts";
 import type { SubtensorChain } from "../chain/subtensor.ts";
+import { selfTest } from "../chain/wallet.ts";
 import { neuronOf, runtimeOf, subnetParamsOf } from "../chain/facts.ts";
 import {
   CommitmentRejected,
@@ -49,25 +50,18 @@ export interface PreflightOptions {
 }
 
 /**
- * Signs a random message with `key` and verifies it against the key's ss58 address: a
- * keyfile whose stored public key does not belong to its secret fails here.
- * @returns null when it verifies, else the reason
+ * The key self-test (wallet.ts's `selfTest`: a test message signed with the keyfile's
+ * secret must verify against its public key), plus: the ss58 address encodes that key.
+ * @returns null when it passes, else the reason and the fix
  */
 export function signVerify(key: Hotkey): string | null {
   if (!u8aEq(decodeAddress(key.ss58), key.publicKey)) {
     return `the ss58 address ${key.ss58} does not encode the key's public key`;
   }
-  const msg = crypto.getRandomValues(new Uint8Array(32));
-  let sig: Uint8Array;
-  try {
-    sig = key.sign(msg);
-  } catch (e) {
-    return `signing failed: ${(e as Error).message}`;
-  }
-  if (!sr25519Verify(msg, sig, key.publicKey)) {
-    return `a message signed with the keyfile's secret does not verify against ${key.ss58}: its stored public key does not belong to its secret; regenerate the hotkey file (btcli wallet regen-hotkey)`;
-  }
-  return null;
+  const why = selfTest(key);
+  return why === undefined
+    ? null
+    : `${why}: its stored public key does not belong to its secret; regenerate the hotkey file (btcli wallet regen-hotkey)`;
 }
 
 const msg = (e: unknown) => (e as Error).message ?? String(e);
