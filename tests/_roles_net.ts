@@ -1,7 +1,7 @@
 /**
  * A small in-process network for role-loop tests: sr25519 test keys, a micro model,
  * the embedded dataset, LocalStore buckets in a temp dir and a timer-driven
- * {@link TestChain}. Participants can join at any time ({@link Net.start}); the caller
+ * {@link FakeChain}. Participants can join at any time ({@link Net.start}); the caller
  * stops everything with {@link Net.close}.
  */
 import {
@@ -22,7 +22,7 @@ import { type MinerOptions, runMiner } from "../src/roles/miner.ts";
 import { runValidator, type ValidatorOptions } from "../src/roles/validator.ts";
 import type { Adversary } from "../src/roles/adversary.ts";
 import type { Signer } from "../src/slices/wire.ts";
-import { TestChain } from "./_fake_chain.ts";
+import { FakeChain } from "./_fake_chain.ts";
 
 /** The micro model of tests/roles_test.ts, plus `over`. */
 export function microHparams(over: Record<string, number> = {}): Hparams {
@@ -70,7 +70,7 @@ export interface Net {
   hp: Hparams;
   dir: string;
   dataset: Dataset;
-  chain: TestChain;
+  chain: FakeChain;
   keys: { ss58: string; signer: Signer }[];
   openStore: (location: string) => Store;
   /** Bucket directory of participant `i`. */
@@ -97,10 +97,14 @@ export async function makeNet(
   const dataset = await embeddedDataset(hp);
   const dir = await Deno.makeTempDir({ prefix: "boltzmann-net-" });
   const keys = await Promise.all(Array.from({ length: n }, (_, i) => testKey(i)));
-  const chain = new TestChain(
-    keys.map((k) => k.ss58),
-    keys.map((_, i) => (staked.includes(i) ? 100 : 0)),
-  );
+  const chain = new FakeChain({
+    netuid: 1,
+    neurons: keys.map((k, i) => ({
+      hotkey: k.ss58,
+      stake: staked.includes(i) ? 100 : 0,
+      validatorPermit: staked.includes(i),
+    })),
+  });
   const ac = new AbortController();
   const trainers: Trainer[] = [];
   const runs: Promise<void>[] = [];

@@ -5,13 +5,10 @@
  * every step (start-up costs ~7 s of CPU); blocks are made on demand.
  */
 import assert from "node:assert/strict";
-import {
-  connectSubtensor,
-  endpointOf,
-  type Hotkey,
-  hotkeyFromUri,
-  startLocalnet,
-} from "../src/chain/mod.ts";
+import type { Hotkey } from "../src/chain/mod.ts";
+import { connectSubtensor, endpointOf } from "../src/chain/subtensor.ts";
+import { startLocalnet } from "../src/chain/localnet.ts";
+import { hotkeyFromUri } from "../src/chain/wallet.ts";
 import { readNeuron, readRuntimeInfo, readSubnetParams } from "../src/chain/runtime_info.ts";
 import { commitHash, revealTiming } from "../src/chain/weights_submit.ts";
 import { seedBlock, sliceSeed, windowOf, windowStart } from "../src/window.ts";

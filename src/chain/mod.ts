@@ -1,8 +1,10 @@
 /**
  * The chain as the rest of boltzmann sees it: blocks, the metagraph, commitments and
- * weights of one subnet. Roles depend on the {@link Chain} interface only, so they run
- * against the real subtensor ({@link connectSubtensor}), a local subtensor runtime
- * ({@link startLocalnet}) or, in unit tests, the in-memory `FakeChain` (./fake.ts).
+ * weights of one subnet. Types only — this module imports nothing, so depending on the
+ * {@link Chain} interface never loads `@polkadot/api`. Roles run against the real
+ * subtensor (`connectSubtensor`, ./subtensor.ts), a local subtensor runtime
+ * (`startLocalnet`, ./localnet.ts) or, in unit tests, the one in-memory `FakeChain`
+ * (tests/_fake_chain.ts). Wallets are ./wallet.ts; weight normalisation ./weights.ts.
  *
  * Deliberately left out: staking, delegation, axon serving (subtensor refuses 127.0.0.1
  * axons, and boltzmann peers meet through their buckets, not axons).
@@ -17,7 +19,10 @@ export interface Metagraph {
   uids: number[];
   hotkeys: string[];
   coldkeys: string[];
-  /** Stake on this subnet in whole tokens (alpha on dynamic-TAO runtimes). */
+  /**
+   * Stake on this subnet in whole tokens as the chain counts it: `get_metagraph`'s
+   * `total_stake` where the runtime has it, else `TotalHotkeyAlpha` (runtime_info.ts).
+   */
   stake: number[];
   validatorPermit: boolean[];
   lastUpdate: number[];
@@ -81,21 +86,3 @@ export interface Chain {
 
 /** Largest commitment subtensor's runtime 218 accepts (one `Raw128` field). */
 export const MAX_COMMITMENT_BYTES = 128;
-
-export { normalizeWeights } from "./weights.ts";
-export {
-  connectSubtensor,
-  endpointOf,
-  ENDPOINTS,
-  type NetworkName,
-  NETWORKS,
-  type SubtensorOptions,
-} from "./subtensor.ts";
-export {
-  createWallet,
-  defaultWalletPath,
-  hotkeyFromUri,
-  loadHotkey,
-  readColdkeyPub,
-} from "./wallet.ts";
-export { type Localnet, type LocalnetOptions, startLocalnet } from "./localnet.ts";

@@ -12,8 +12,8 @@ import { type S3Env, s3Env } from "../store/resolve.ts";
 import type { Store } from "../store/mod.ts";
 import type { Metrics } from "../metrics.ts";
 import { type CommitmentPolicy, policyFor, type RefusedCommitment } from "../chain/commitment.ts";
-import { type Chain, connectSubtensor, type NetworkName } from "../chain/mod.ts";
-import type { SubtensorChain } from "../chain/subtensor.ts";
+import type { Chain } from "../chain/mod.ts";
+import { connectSubtensor, type NetworkName, type SubtensorChain } from "../chain/subtensor.ts";
 import { peerStores, screenChain } from "./commitments.ts";
 
 /** A chain connection and what comes with it. The caller must close `chain`. */

@@ -12,7 +12,8 @@ import { type Child, type DevnetChain, type DevnetDeps, runDevnet } from "../rol
 import type { Hparams } from "../hparams.ts";
 import type { TrainerOptions } from "../train/trainer.ts";
 import { ADVERSARIES, type Adversary } from "../roles/adversary.ts";
-import { createWallet, startLocalnet } from "../chain/mod.ts";
+import { startLocalnet } from "../chain/localnet.ts";
+import { createWallet } from "../chain/wallet.ts";
 import { embeddedDataset } from "../data/mod.ts";
 import { createTrainer, newAdamState } from "../train/trainer.ts";
 import { initParams } from "../model/init.ts";

@@ -6,7 +6,8 @@
  */
 import { type Command, parseCommand } from "./command.ts";
 import { LOCALNET } from "./flags.ts";
-import { hotkeyFromUri, startLocalnet } from "../chain/mod.ts";
+import { startLocalnet } from "../chain/localnet.ts";
+import { hotkeyFromUri } from "../chain/wallet.ts";
 
 export const command: Command = {
   name: "localnet",

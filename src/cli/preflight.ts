@@ -12,7 +12,9 @@
  */
 import { decodeAddress } from "@polkadot/util-crypto";
 import { u8aEq } from "@polkadot/util";
-import { connectSubtensor, type Hotkey, loadHotkey, type NetworkName } from "../chain/mod.ts";
+import type { Hotkey } from "../chain/mod.ts";
+import { connectSubtensor, type NetworkName } from "../chain/subtensor.ts";
+import { loadHotkey } from "../chain/wallet.ts";
 import type { SubtensorChain } from "../chain/subtensor.ts";
 import { selfTest } from "../chain/wallet.ts";
 import { neuronOf, runtimeOf, subnetParamsOf } from "../chain/facts.ts";

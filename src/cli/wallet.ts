@@ -6,7 +6,7 @@
 import { type Command, parseCommand } from "./command.ts";
 import { UsageError } from "./args.ts";
 import { WALLET, WALLET_CMD } from "./flags.ts";
-import { createWallet, defaultWalletPath, loadHotkey, readColdkeyPub } from "../chain/mod.ts";
+import { createWallet, defaultWalletPath, loadHotkey, readColdkeyPub } from "../chain/wallet.ts";
 
 const SURFACES = [WALLET_CMD, WALLET];
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { FakeChain } from "./fake.ts";
-import { hotkeyFromUri } from "./wallet.ts";
+import { FakeChain } from "./_fake_chain.ts";
+import { hotkeyFromUri } from "../src/chain/wallet.ts";
 
 Deno.test("FakeChain behaves like subtensor for blocks, commitments and weights", async () => {
   const [v, m, x] = await Promise.all(["//V", "//M", "//X"].map(hotkeyFromUri));
