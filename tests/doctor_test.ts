@@ -150,6 +150,8 @@ Deno.test({
     const c = byName(all);
     assert.match(c["runtime"]!.detail, /spec 218$/);
     assert.match(c["hotkey registered"]!.detail, /^uid 0 /);
+    // Every uid of the local subnet holds a permit; the owner's stake is its registration's.
+    assert.match(c["permit and stake"]!.detail, /^validator permit yes, stake \d+(\.\d+)? /);
     assert.match(c["commit-reveal"]!.detail, /^off/);
     assert.match(c["weights rate limit and version key"]!.detail, /^rate limit 0 blocks/);
     assert.match(c["our commitment"]!.detail, new RegExp(`^s3://doctor-b on ${s3.endpoint}$`));

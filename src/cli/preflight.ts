@@ -191,8 +191,10 @@ async function chainChecks(
       return;
     }
     const netuid = o.netuid;
+    let rateLimit: number | undefined;
     try {
       const p = await subnetParamsOf(chain, netuid);
+      rateLimit = p.weightsRateLimit;
       add(
         "commit-reveal",
         "pass",
@@ -228,7 +230,12 @@ async function chainChecks(
           "permit and stake",
           "pass",
           `validator permit ${n.validatorPermit ? "yes" : "no"}, stake ${formatRao(n.stake)}` +
-            (n.validatorPermit && n.stake > 0n ? " (can validate)" : " (a miner needs neither)"),
+            (n.validatorPermit && n.stake > 0n ? " (can validate)" : " (a miner needs neither)") +
+            (n.lastUpdate > 0 && rateLimit !== undefined
+              ? `; last weights update at block ${n.lastUpdate}, next allowed at block ${
+                n.lastUpdate + rateLimit
+              }`
+              : ""),
         );
       }
     } catch (e) {
