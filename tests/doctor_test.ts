@@ -1,5 +1,6 @@
 /**
- * `boltzmann doctor` as a preflight: with only wallet flags it checks the key alone
+ * `boltzmann doctor` as a preflight (and a peer reading a miner's bucket from the commitment
+ * the local chain holds, nothing else): with only wallet flags it checks the key alone
  * (btwallet's privateKey-only fixture and its mismatched twin, and keyfiles written here
  * from the sr25519 maths); against the local chain (spec 218 runtime) and a local S3 server every
  * check passes, and an unregistered hotkey or an unwritable bucket FAILs with its reason.
@@ -13,7 +14,9 @@ import { startLocalnet } from "../src/chain/localnet.ts";
 import { createWallet, loadHotkey } from "../src/chain/wallet.ts";
 import { type Check, formatChecks, preflight } from "../src/cli/preflight.ts";
 import { startS3 } from "./_s3servers.ts";
-import { resolveStore, s3Env } from "../src/store/resolve.ts";
+import { resolveStore, s3Env, storeForLocation } from "../src/store/resolve.ts";
+import { parseCommitment } from "../src/chain/commitment.ts";
+import { ourCommitment } from "../src/cli/commitments.ts";
 import { cli } from "./_cli.ts";
 
 /** Writes a btcli-style hotkey file `<dir>/w/hotkeys/<name>`. */
@@ -115,14 +118,23 @@ Deno.test({
     })[k];
   const base = { endpoint: net.endpoint, netuid: net.netuid, env, timeoutMs: 10_000 };
   try {
-    // Our commitment on chain, as `boltzmann miner --bucket s3://doctor-b` commits it.
+    // Our commitment on chain, exactly as `boltzmann miner --bucket s3://doctor-b` makes it.
     const chain = await connectSubtensor({ endpoint: net.endpoint });
-    const text = `b1;e=${s3.endpoint};b=doctor-b`;
+    const text = ourCommitment("s3://doctor-b", s3Env(env), undefined, "local");
+    assert.equal(text, `b1;e=${s3.endpoint};b=doctor-b`);
     await chain.setCommitment(
       await loadHotkey({ walletPath, name: "w", hotkey: "h" }),
       net.netuid,
       text,
     );
+    // A peer reads a slice from what the chain holds, and nothing else.
+    const slice = new TextEncoder().encode("delta bytes");
+    const key = `delta-3-${ours.hotkey}.safetensors`;
+    await resolveStore("s3://doctor-b", s3Env(env)).put(key, slice);
+    const onChain = (await chain.commitments(net.netuid)).get(ours.hotkey)!;
+    assert.equal(onChain, text);
+    const peer = storeForLocation(parseCommitment(onChain, "local"));
+    assert.deepEqual(await peer.get(key, { maxBytes: 1024, timeoutMs: 10_000 }), slice);
     await chain.close();
 
     const all = await preflight({
@@ -156,8 +168,9 @@ Deno.test({
     assert.match(c["weights rate limit and version key"]!.detail, /^rate limit 0 blocks/);
     assert.match(c["our commitment"]!.detail, new RegExp(`^s3://doctor-b on ${s3.endpoint}$`));
     assert.match(out, /^PASS: 13 passed, 0 failed, 0 skipped$/m);
-    // The probe object is gone.
-    assert.deepEqual(await resolveStore("s3://doctor-b", s3Env(env)).list("doctor-probe-"), []);
+    // The probe object is gone; the slice is still there.
+    const left = await resolveStore("s3://doctor-b", s3Env(env)).list("");
+    assert.deepEqual(left.map((x) => x.key), [`delta-3-${ours.hotkey}.safetensors`]);
 
     const stranger = byName(
       await preflight({
