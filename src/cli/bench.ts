@@ -109,8 +109,6 @@ function entry(name: string | undefined): Entry {
 }
 
 export const command: Command = {
-  name: "bench",
-  summary: "Benchmarks that print figures: " + Object.keys(BENCHES).join(", "),
   about: ABOUT,
   surfaces: [],
   help(argv) {

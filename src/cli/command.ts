@@ -8,11 +8,8 @@ import { helpLines, type Options, parseOptions, type Surface } from "./args.ts";
 import { loadEnv } from "./config.ts";
 import { GLOBAL } from "./flags.ts";
 
-/** A subcommand. */
+/** A subcommand (its name and one-line summary are in main.ts's table, which loads it). */
 export interface Command {
-  name: string;
-  /** One line for the top-level help. */
-  summary: string;
   /** Synopsis and description: the `--help` text above the flag tables. */
   about: string;
   /** The flag surfaces it accepts (from flags.ts; {@link GLOBAL} is always added). */

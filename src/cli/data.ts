@@ -37,16 +37,12 @@ function sourceRuns(sources: readonly string[]): string[] {
 const SURFACES = [DATA, HPARAMS, DATASET];
 
 export const command: Command = {
-  name: "data",
-  summary: "Show the pages a (window, uid) trains on",
-  about: [
-    "boltzmann data --window W --uid U [--preset P] [--rows K] [--chars N] [--json]",
-    "               [--dataset embedded|fineweb ...]",
-    "",
-    "Prints the data pages assigned to (window, uid), each page's rows, tokens and batches,",
-    "the SHA-256 of all its batches (identical on every machine), and the first rows'",
-    "decoded text. See docs/DATA.md. --json: one JSON object (previews included).",
-  ].join("\n"),
+  about: `boltzmann data --window W --uid U [--preset P] [--rows K] [--chars N] [--json]
+               [--dataset embedded|fineweb ...]
+
+Prints the data pages assigned to (window, uid), each page's rows, tokens and batches,
+the SHA-256 of all its batches (identical on every machine), and the first rows'
+decoded text. See docs/DATA.md. --json: one JSON object (previews included).`,
   surfaces: SURFACES,
   async run(argv) {
     const { o } = parseCommand(argv, SURFACES);

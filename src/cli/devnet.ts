@@ -26,18 +26,14 @@ const CONFIG = new URL("../../deno.json", import.meta.url);
 const SURFACES = [DEVNET, HPARAMS, ENGINE];
 
 export const command: Command = {
-  name: "devnet",
-  summary: "Run a whole local network: chain, storage, miners, adversaries, validator",
-  about: [
-    "boltzmann devnet [--miners 4] [--windows 30] [--preset tiny] [--out ./devnet-report]",
-    "",
-    "Starts a local subtensor chain (embedded genesis), a directory bucket per participant,",
-    "one validator, N honest miners and one miner of each adversary kind",
-    `(${ADVERSARIES.join(", ")}), each a separate process with its own hotkey.`,
-    "Prints a line per window (held-out loss of the shared model, scores) and writes",
-    "report.json, report.txt, loss.svg and weights.svg to --out. The participants log",
-    "JSON lines unless --log-format is given.",
-  ].join("\n"),
+  about: `boltzmann devnet [--miners 4] [--windows 30] [--preset tiny] [--out ./devnet-report]
+
+Starts a local subtensor chain (embedded genesis), a directory bucket per participant,
+one validator, N honest miners and one miner of each adversary kind
+(${ADVERSARIES.join(", ")}), each a separate process with its own hotkey.
+Prints a line per window (held-out loss of the shared model, scores) and writes
+report.json, report.txt, loss.svg and weights.svg to --out. The participants log
+JSON lines unless --log-format is given.`,
   surfaces: SURFACES,
   async run(argv) {
     const { o } = parseCommand(argv, SURFACES);

@@ -79,29 +79,25 @@ async function preflightCmd(o: Options): Promise<number> {
 }
 
 export const command: Command = {
-  name: "doctor",
-  summary: "Check this machine, or preflight a wallet, chain and bucket (PASS/FAIL)",
-  about: [
-    "boltzmann doctor [--json]",
-    "boltzmann doctor --wallet.name W --wallet.hotkey H [--wallet.path P] [--json]",
-    "boltzmann doctor --subtensor.network finney|test|local (or --subtensor.chain_endpoint URL)",
-    "                 --netuid N --wallet.name W --wallet.hotkey H [--bucket B] [--json]",
-    "",
-    "Without flags: the boltzmann, Deno, V8 and ONNX Runtime versions; a tiny ONNX graph on",
-    "each execution provider (cpu, cuda) and which ran; the CUDA libraries found or missing;",
-    "where wallets and caches live; whether S3 credentials are set.",
-    "",
-    "With wallet flags only: the key alone (ss58 address, a sign/verify self-test).",
-    "With a network and --netuid: also the engine, the endpoint, runtime name and spec",
-    "version, every transaction extension understood, the hotkey registered (uid), permit",
-    "and stake, commit-reveal and reveal period, weights rate limit and version key, our",
-    "bucket commitment present and parseable. With --bucket: a probe object put, read and",
-    "deleted, and read back as a peer would, from the commitment alone.",
-    "Prints one PASS/FAIL/SKIP line per check; exit code 1 on any FAIL. Environment (or .env):",
-    "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, AWS_REGION for our bucket;",
-    "BOLTZMANN_READ_ACCESS_KEY_ID, BOLTZMANN_READ_SECRET_ACCESS_KEY: read-only keys committed",
-    "for peers (public).",
-  ].join("\n"),
+  about: `boltzmann doctor [--json]
+boltzmann doctor --wallet.name W --wallet.hotkey H [--wallet.path P] [--json]
+boltzmann doctor --subtensor.network finney|test|local (or --subtensor.chain_endpoint URL)
+                 --netuid N --wallet.name W --wallet.hotkey H [--bucket B] [--json]
+
+Without flags: the boltzmann, Deno, V8 and ONNX Runtime versions; a tiny ONNX graph on
+each execution provider (cpu, cuda) and which ran; the CUDA libraries found or missing;
+where wallets and caches live; whether S3 credentials are set.
+
+With wallet flags only: the key alone (ss58 address, a sign/verify self-test).
+With a network and --netuid: also the engine, the endpoint, runtime name and spec
+version, every transaction extension understood, the hotkey registered (uid), permit
+and stake, commit-reveal and reveal period, weights rate limit and version key, our
+bucket commitment present and parseable. With --bucket: a probe object put, read and
+deleted, and read back as a peer would, from the commitment alone.
+Prints one PASS/FAIL/SKIP line per check; exit code 1 on any FAIL. Environment (or .env):
+AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, AWS_REGION for our bucket;
+BOLTZMANN_READ_ACCESS_KEY_ID, BOLTZMANN_READ_SECRET_ACCESS_KEY: read-only keys committed
+for peers (public).`,
   surfaces: SURFACES,
   async run(argv) {
     const { o } = parseCommand(argv, SURFACES);

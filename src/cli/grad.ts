@@ -68,17 +68,13 @@ export function parseTokenRows(
 const SURFACES = [GRAD, ENGINE];
 
 export const command: Command = {
-  name: "grad",
-  summary: "Loss and gradients of a checkpoint on given tokens",
-  about: [
-    "boltzmann grad --checkpoint DIR --tokens FILE.json --out FILE.safetensors",
-    "               [--device cpu|cuda] [--threads N] [--json]",
-    "",
-    "FILE.json holds [[id, ...], ...]: B rows of T token ids. Prints the mean next-token",
-    "cross-entropy over positions 0..T-2 of every row and writes d loss / d parameter for",
-    "every parameter (Hugging Face names, float32, metadata: loss, batch, seq, fingerprint).",
-    "--json prints {loss, batch, seq, tokens, out, fingerprint}.",
-  ].join("\n"),
+  about: `boltzmann grad --checkpoint DIR --tokens FILE.json --out FILE.safetensors
+               [--device cpu|cuda] [--threads N] [--json]
+
+FILE.json holds [[id, ...], ...]: B rows of T token ids. Prints the mean next-token
+cross-entropy over positions 0..T-2 of every row and writes d loss / d parameter for
+every parameter (Hugging Face names, float32, metadata: loss, batch, seq, fingerprint).
+--json prints {loss, batch, seq, tokens, out, fingerprint}.`,
   surfaces: SURFACES,
   async run(argv) {
     const { o } = parseCommand(argv, SURFACES);

@@ -16,18 +16,14 @@ import { saveCheckpoint, WEIGHTS_FILE } from "../model/checkpoint.ts";
 const SURFACES = [INIT, HPARAMS];
 
 export const command: Command = {
-  name: "init",
-  summary: "Write a fresh checkpoint",
-  about: [
-    "boltzmann init --out DIR [--preset tiny|seed] [--hparams FILE] [--seed S]",
-    "               [--dtype f32|bf16] [--json]",
-    "",
-    "Writes DIR/config.json and DIR/model.safetensors (Hugging Face LlamaForCausalLM",
-    "layout; see docs/CHECKPOINTS.md) with weights ~ Normal(0, 0.02) and norms = 1,",
-    "drawn deterministically from --seed (default 0): the same seed gives the same bytes",
-    "on every machine. An existing checkpoint at DIR is replaced atomically.",
-    "--json prints {path, preset, seed, dtype, parameters, bytes, fingerprint}.",
-  ].join("\n"),
+  about: `boltzmann init --out DIR [--preset tiny|seed] [--hparams FILE] [--seed S]
+               [--dtype f32|bf16] [--json]
+
+Writes DIR/config.json and DIR/model.safetensors (Hugging Face LlamaForCausalLM
+layout; see docs/CHECKPOINTS.md) with weights ~ Normal(0, 0.02) and norms = 1,
+drawn deterministically from --seed (default 0): the same seed gives the same bytes
+on every machine. An existing checkpoint at DIR is replaced atomically.
+--json prints {path, preset, seed, dtype, parameters, bytes, fingerprint}.`,
   surfaces: SURFACES,
   async run(argv) {
     const { o } = parseCommand(argv, SURFACES);

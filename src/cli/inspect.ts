@@ -279,8 +279,6 @@ async function inspectWindowCmd(window: number, o: Options): Promise<number> {
 }
 
 export const command: Command = {
-  name: "inspect",
-  summary: "Everything about one window (--window N), or one slice file (--slice FILE)",
   about: ABOUT,
   surfaces: SURFACES,
   async run(argv) {

@@ -10,18 +10,14 @@ import { startLocalnet } from "../chain/localnet.ts";
 import { hotkeyFromUri } from "../chain/wallet.ts";
 
 export const command: Command = {
-  name: "localnet",
-  summary: "Start a local subtensor chain from the embedded genesis",
-  about: [
-    "boltzmann localnet [--port 9944] [--block-ms 12000] [--tempo 10] [--hotkeys SS58,...]",
-    "                   [--commit-reveal]",
-    "",
-    "Runs the Bittensor runtime (spec 218) in this process with chopsticks: //Alice is sudo,",
-    "dev accounts are funded, one subnet is created with weights rate limit 0, commit-reveal",
-    "off (on with --commit-reveal: reveal period 1 epoch) and open registration, and the given hotkeys are registered (uid i = i-th hotkey).",
-    "State is kept in memory only: stopping the chain forgets it. --json prints",
-    "{endpoint, netuid, hotkeys, coldkeys} as one JSON line.",
-  ].join("\n"),
+  about: `boltzmann localnet [--port 9944] [--block-ms 12000] [--tempo 10] [--hotkeys SS58,...]
+                   [--commit-reveal]
+
+Runs the Bittensor runtime (spec 218) in this process with chopsticks: //Alice is sudo,
+dev accounts are funded, one subnet is created with weights rate limit 0, commit-reveal
+off (on with --commit-reveal: reveal period 1 epoch) and open registration, and the given hotkeys are registered (uid i = i-th hotkey).
+State is kept in memory only: stopping the chain forgets it. --json prints
+{endpoint, netuid, hotkeys, coldkeys} as one JSON line.`,
   surfaces: [LOCALNET],
   async run(argv) {
     const { o } = parseCommand(argv, [LOCALNET]);

@@ -11,7 +11,10 @@ import { checkValue, UsageError } from "./args.ts";
 import { type Command, usage } from "./command.ts";
 import { GLOBAL } from "./flags.ts";
 
-/** A subcommand's name and summary; its module loads only when it runs (fast start). */
+/**
+ * A subcommand's name and its one line in the top-level help (the only place they are
+ * written); its module loads only when it runs (fast start).
+ */
 interface Entry {
   name: string;
   summary: string;
@@ -31,7 +34,7 @@ export const COMMANDS: readonly Entry[] = [
   },
   {
     name: "inspect",
-    summary: "Everything about one window, or one slice file",
+    summary: "Everything about one window (--window N), or one slice file (--slice FILE)",
     load: () => import("./inspect.ts"),
   },
   {
@@ -67,12 +70,12 @@ export const COMMANDS: readonly Entry[] = [
   },
   {
     name: "doctor",
-    summary: "Check this machine: runtime, ONNX Runtime providers, CUDA, paths, credentials",
+    summary: "Check this machine, or preflight a wallet, chain and bucket (PASS/FAIL)",
     load: () => import("./doctor.ts"),
   },
   {
     name: "bench",
-    summary: "Benchmarks that print figures: indices, train, data, slices",
+    summary: "Benchmarks that print figures against a reference measured in the same run",
     load: () => import("./bench.ts"),
   },
 ];

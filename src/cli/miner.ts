@@ -19,8 +19,6 @@ const ABOUT = [
 ].join("\n");
 
 export const command: Command = {
-  name: "miner",
-  summary: "Train on your assigned pages and publish signed slices",
   about: ABOUT,
   surfaces: SURFACES,
   async run(argv) {

@@ -20,18 +20,14 @@ import { createTrainer, newAdamState } from "../train/trainer.ts";
 const SURFACES = [TRAIN, HPARAMS, ENGINE];
 
 export const command: Command = {
-  name: "train",
-  summary: "Train the model locally on the embedded corpus",
-  about: [
-    "boltzmann train [--preset tiny|seed | --checkpoint DIR] [--steps N] [--batch B] [--seq T]",
-    "                [--accum K] [--seed S] [--eval-batches N] [--out DIR] [--device cpu|cuda]",
-    "                [--threads N] [--json]",
-    "",
-    "One optimizer step per K micro-batches of B rows × T tokens, taken in order from the",
-    "embedded corpus's training pages (AdamW, clip and learning rate from the preset).",
-    "Prints one line per step (loss, gradient norm, tokens/s, ETA) and the held-out loss",
-    "before and after. See docs/ENGINE.md. --json: JSON lines, one per step, then a summary.",
-  ].join("\n"),
+  about: `boltzmann train [--preset tiny|seed | --checkpoint DIR] [--steps N] [--batch B] [--seq T]
+                [--accum K] [--seed S] [--eval-batches N] [--out DIR] [--device cpu|cuda]
+                [--threads N] [--json]
+
+One optimizer step per K micro-batches of B rows × T tokens, taken in order from the
+embedded corpus's training pages (AdamW, clip and learning rate from the preset).
+Prints one line per step (loss, gradient norm, tokens/s, ETA) and the held-out loss
+before and after. See docs/ENGINE.md. --json: JSON lines, one per step, then a summary.`,
   surfaces: SURFACES,
   async run(argv) {
     const { o } = parseCommand(argv, SURFACES);

@@ -7,16 +7,12 @@ import { runValidator } from "../roles/validator.ts";
 const SURFACES = [...PARTICIPANT_SURFACES, VALIDATOR];
 
 export const command: Command = {
-  name: "validator",
-  summary: "Score miners' deltas against recomputed gradients and set weights",
-  about: [
-    "boltzmann validator --wallet.name N --wallet.hotkey H --netuid U --bucket B [flags]",
-    "",
-    "Each window: rebuild the shared model as miners do, recompute each miner's gradient",
-    "on its own pages, score its delta (docs/INCENTIVES.md), keep a moving average, set",
-    "weights on chain every weights_interval windows, publish scores-{window}-{hotkey}.json.",
-    PARTICIPANT_ENV,
-  ].join("\n"),
+  about: `boltzmann validator --wallet.name N --wallet.hotkey H --netuid U --bucket B [flags]
+
+Each window: rebuild the shared model as miners do, recompute each miner's gradient
+on its own pages, score its delta (docs/INCENTIVES.md), keep a moving average, set
+weights on chain every weights_interval windows, publish scores-{window}-{hotkey}.json.
+${PARTICIPANT_ENV}`,
   surfaces: SURFACES,
   async run(argv) {
     const { o } = parseCommand(argv, SURFACES);

@@ -11,17 +11,13 @@ import { createWallet, defaultWalletPath, loadHotkey, readColdkeyPub } from "../
 const SURFACES = [WALLET_CMD, WALLET];
 
 export const command: Command = {
-  name: "wallet",
-  summary: "Create or show bittensor-compatible wallets",
-  about: [
-    "boltzmann wallet create --name N --hotkey H [--wallet.path P] [--json]",
-    "boltzmann wallet show   --name N [--hotkey H] [--wallet.path P] [--json]",
-    "",
-    "btcli's layout: <path>/<name>/coldkey, coldkeypub.txt, hotkeys/<hotkey> (JSON keyfiles).",
-    "create makes an UNENCRYPTED coldkey (for local networks; use btcli for real funds) unless",
-    "the wallet already has one, and a new hotkey; it refuses to overwrite any file.",
-    "The wallets folder is --wallet.path, else $BT_WALLET_PATH, else ~/.bittensor/wallets.",
-  ].join("\n"),
+  about: `boltzmann wallet create --name N --hotkey H [--wallet.path P] [--json]
+boltzmann wallet show   --name N [--hotkey H] [--wallet.path P] [--json]
+
+btcli's layout: <path>/<name>/coldkey, coldkeypub.txt, hotkeys/<hotkey> (JSON keyfiles).
+create makes an UNENCRYPTED coldkey (for local networks; use btcli for real funds) unless
+the wallet already has one, and a new hotkey; it refuses to overwrite any file.
+The wallets folder is --wallet.path, else $BT_WALLET_PATH, else ~/.bittensor/wallets.`,
   surfaces: SURFACES,
   async run(argv) {
     const { o, positionals } = parseCommand(argv, SURFACES, true);
