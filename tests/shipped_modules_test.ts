@@ -13,9 +13,6 @@ async function srcModules(dir = "src"): Promise<string[]> {
   return out;
 }
 
-/** Test-only modules still in src/ whose move to tests/ is under way (issue 13). */
-const MOVING: string[] = [];
-
 Deno.test("src/ holds only what the program runs: every module is reachable from main.ts", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json", "main.ts"],
@@ -32,7 +29,6 @@ Deno.test("src/ holds only what the program runs: every module is reachable from
       .map((s) => s.slice(root.href.length)),
   );
   // Test helpers, oracles and generator code live in tests/ and scripts/ instead.
-  const unreached = (await srcModules()).filter((m) => !reached.has(m) && !MOVING.includes(m))
-    .sort();
+  const unreached = (await srcModules()).filter((m) => !reached.has(m)).sort();
   assert.deepEqual(unreached, []);
 });
