@@ -49,7 +49,7 @@ run_tests() {
 run_tests --parallel --ignore=tests/devnet_test.ts
 # The @example blocks of these modules (every exported function has one; checked by
 # tests/doc_examples_test.ts): deno test --doc type-checks and runs each.
-DOC_MODULES="src/window.ts src/safetensors.ts src/slices/gather.ts src/slices/summary.ts src/slices/validate.ts src/slices/wire.ts src/store/mod.ts"
+DOC_MODULES="src/window.ts src/safetensors.ts src/slices/gather.ts src/slices/summary.ts src/slices/validate.ts src/slices/wire.ts src/store/mod.ts src/protocol/codec.ts src/protocol/bits.ts"
 # shellcheck disable=SC2086
 run_tests --doc $DOC_MODULES
 run_tests tests/devnet_test.ts

@@ -9,6 +9,8 @@ export const DOC_MODULES = [
   "src/slices/validate.ts",
   "src/slices/wire.ts",
   "src/store/mod.ts",
+  "src/protocol/codec.ts",
+  "src/protocol/bits.ts",
 ];
 
 Deno.test("every exported function of the documented modules has an @example", async () => {

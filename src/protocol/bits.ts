@@ -1,16 +1,33 @@
 /**
  * Fixed-width bit packing (LSB first, the padding bits of the last byte zero) and
  * base-3 packing (five trits per byte, byte = t0 + 3·t1 + 9·t2 + 27·t3 + 81·t4). Pure.
+ * Left out: what the codes mean (codec.ts maps them to values).
  *
  * @module
  */
 
-/** Bytes that `n` codes of `bits` bits take. */
+/**
+ * Bytes that `n` codes of `bits` bits take.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(packedBytes(5, 3), 2); // 15 bits
+ * ```
+ */
 export function packedBytes(n: number, bits: number): number {
   return Math.ceil((n * bits) / 8);
 }
 
-/** Packs `codes` (each < 2^bits) into bytes, LSB first. */
+/**
+ * Packs `codes` (each < 2^bits) into bytes, LSB first.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(Array.from(packBits([1, 2, 3, 4, 5], 3)), [0b11010001, 0b01011000]);
+ * ```
+ */
 export function packBits(codes: ArrayLike<number>, bits: number): Uint8Array {
   const out = new Uint8Array(packedBytes(codes.length, bits));
   let pos = 0;
@@ -29,6 +46,13 @@ export function packBits(codes: ArrayLike<number>, bits: number): Uint8Array {
 
 /**
  * Unpacks `n` codes of `bits` bits.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(Array.from(unpackBits(packBits([1, 2, 3, 4, 5], 3), 5, 3)!), [1, 2, 3, 4, 5]);
+ * assert.equal(unpackBits(new Uint8Array(1), 5, 3), null); // 5 codes of 3 bits need 2 bytes
+ * assert.equal(unpackBits(new Uint8Array([0, 0x80]), 5, 3), null); // a padding bit is set
+ * ```
  * @returns the codes, or null when the byte count is wrong or a padding bit is set
  */
 export function unpackBits(bytes: Uint8Array, n: number, bits: number): Uint32Array | null {
@@ -50,12 +74,28 @@ export function unpackBits(bytes: Uint8Array, n: number, bits: number): Uint32Ar
   return out;
 }
 
-/** Bytes that `n` trits take. */
+/**
+ * Bytes that `n` trits take.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(tritBytes(7), 2);
+ * ```
+ */
 export function tritBytes(n: number): number {
   return Math.ceil(n / 5);
 }
 
-/** Packs trits (0, 1, 2) five per byte; missing trits of the last byte are 0. */
+/**
+ * Packs trits (0, 1, 2) five per byte; missing trits of the last byte are 0.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(Array.from(packTrits([0, 1, 2, 2, 1, 0, 1])), [0 + 3 + 18 + 54 + 81, 3]);
+ * ```
+ */
 export function packTrits(trits: ArrayLike<number>): Uint8Array {
   const out = new Uint8Array(tritBytes(trits.length));
   for (let b = 0; b < out.length; b++) {
@@ -71,6 +111,13 @@ export function packTrits(trits: ArrayLike<number>): Uint8Array {
 
 /**
  * Unpacks `n` trits.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(Array.from(unpackTrits(new Uint8Array([156, 3]), 7)!), [0, 1, 2, 2, 1, 0, 1]);
+ * assert.equal(unpackTrits(new Uint8Array([243]), 1), null); // no byte of five trits is >= 243
+ * assert.equal(unpackTrits(new Uint8Array([9]), 2), null); // padding trit 2 is not 0
+ * ```
  * @returns the trits, or null when the byte count is wrong, a byte is ≥ 243 or a
  *   padding trit is not 0
  */

@@ -1,8 +1,9 @@
 /**
  * Update codecs of protocol v2 (docs/PROTOCOL.md, "Codecs"): how a miner's update becomes
  * the few bytes it uploads, with error feedback, and how every receiver turns them back
- * into a dense update, strictly. Pure functions; the signed file around the tensors is
- * upload.ts.
+ * into a dense update, strictly. Pure functions. Left out: the signed file around the
+ * tensors (upload.ts), combining many miners' updates (outer.ts) and choosing a codec
+ * (the network's hyper-parameters do).
  *
  * Spec grammar (`parseCodec`):
  * - `f32`: every value as float32 (the dense reference, 1×).
@@ -127,6 +128,13 @@ function intIn(text: string, s: string | undefined, lo: number, hi: number, what
 
 /**
  * Parses a codec spec (grammar in the module doc).
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(parseCodec("topk:64:4").name, "topk:64:4:b2"); // the canonical text
+ * assert.deepEqual([parseCodec("dense:s3").kind, parseCodec("dense:s3").chunk], ["dense", 128]);
+ * assert.throws(() => parseCodec("dense:q4:4"), /CHUNK must be an integer in \[8, /);
+ * ```
  * @throws {RangeError} one line naming the problem and the accepted forms
  */
 export function parseCodec(text: string): CodecSpec {
@@ -368,6 +376,18 @@ function seedOf(ctx: CodecContext): string {
  * Error feedback and compression, in place on `ef`: ef += update; the tensors that
  * encode ef under `spec`; ef −= what they decode to (so what is dropped now is sent later).
  * Tensors are written in `update`'s order (the parameter table's).
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const spec = parseCodec("dense:q4:8");
+ * const update = new Map([["w", new Float32Array([1, -0.5, 0.25, 0, 2, 2, -2, 1.5])]]);
+ * const ef = new Map<string, Float32Array>();
+ * const enc = encodeUpdate(spec, update, ef);
+ * assert.equal(enc.bytes, 8); // one float32 scale and eight 4-bit codes
+ * // What was not sent stays in the error-feedback buffer: sent + kept = the update.
+ * const sent = decodeUpdate(spec, enc, [{ name: "w", shape: [8] }]).get("w")!;
+ * sent.forEach((v, i) => assert.ok(Math.abs(v + ef.get("w")![i]! - update.get("w")![i]!) < 1e-6));
+ * ```
  * @throws {RangeError} when ef lacks a tensor of update or sizes differ, or a value is not finite
  */
 export function encodeUpdate(
@@ -404,7 +424,16 @@ export function encodeUpdate(
   return { codec: spec.name, tensors, bytes };
 }
 
-/** The tensor names (in order) an upload of `spec` holds for one parameter. */
+/**
+ * The tensor names (in order) an upload of `spec` holds for one parameter.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(tensorNames(parseCodec("dense:q4:8"), "w"), ["w.scale", "w.code"]);
+ * assert.deepEqual(tensorNames(parseCodec("f32"), "w"), ["w"]);
+ * ```
+ */
 export function tensorNames(spec: CodecSpec, name: string): string[] {
   switch (spec.kind) {
     case "f32":
@@ -422,6 +451,13 @@ export function tensorNames(spec: CodecSpec, name: string): string[] {
 /**
  * The largest payload (tensor bytes) a valid upload of `spec` can have for `params`:
  * the download cap before any parsing.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const params = [{ name: "w", shape: [2, 4] }];
+ * assert.equal(payloadCap(parseCodec("f32"), params), 32);
+ * assert.equal(payloadCap(parseCodec("dense:q4:8"), params), 8);
+ * ```
  */
 export function payloadCap(
   spec: CodecSpec,
@@ -593,6 +629,18 @@ function decodeTensor(
  * Strict decoding of an upload's tensors into one dense update per parameter: sizes
  * from the parameter table, chunk counts within k, indices in range and ascending,
  * codes among the quantizer's levels, scales finite in [0, 1e30], values finite.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const spec = parseCodec("dense:q4:8");
+ * const update = new Map([["w", new Float32Array([1, -0.5, 0.25, 0, 2, 2, -2, 1.5])]]);
+ * const enc = encodeUpdate(spec, update, new Map());
+ * const params = [{ name: "w", shape: [8] }];
+ * assert.equal(decodeUpdate(spec, enc, params).get("w")![4], 2); // the chunk's max is exact
+ * // An upload in another codec than the network's is refused with a stable reason.
+ * assert.throws(() => decodeUpdate(parseCodec("f32"), enc, params), (e) =>
+ *   e instanceof UploadRejected && e.reason === "wrong-codec");
+ * ```
  * @throws {UploadRejected} naming the first problem
  */
 export function decodeUpdate(
