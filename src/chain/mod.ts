@@ -50,12 +50,17 @@ export interface Chain {
   /** Number of the current best block. */
   currentBlock(): Promise<number>;
   /**
-   * Calls `cb` for every new best block, in order, without gaps (missed numbers are
-   * filled by asking for their hashes); re-subscribes after reconnects.
+   * Calls `cb` for every new *finalized* block, in order, without gaps (missed numbers
+   * are filled by asking for their hashes); re-subscribes after reconnects. Finalized, so
+   * the hashes that seed slice indices and pages are the same for every participant
+   * (a best block can be replaced in a short fork).
    * @returns a function that unsubscribes
    */
   subscribeBlocks(cb: (block: number, hash: string) => void): Promise<() => void>;
-  /** Hash of block `block` on the best chain: "0x" + 64 lowercase hex digits. */
+  /**
+   * Hash of the finalized block `block`: "0x" + 64 lowercase hex digits.
+   * @throws {RangeError} while `block` is not final yet
+   */
   blockHash(block: number): Promise<string>;
   /** The subnet's neurons at the current block. */
   metagraph(netuid: number): Promise<Metagraph>;

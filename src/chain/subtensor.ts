@@ -219,6 +219,7 @@ export class SubtensorChain implements Chain {
 
   #adopt(api: ApiPromise): void {
     this.#api = api;
+    this.#derivedFor.set(api, api.runtimeVersion.specVersion.toNumber());
     const key = `${api.genesisHash.toHex()}-${api.runtimeVersion.specVersion.toString()}`;
     this.#metadata[key] = api.runtimeMetadata.toHex();
     api.on("disconnected", () => {
@@ -310,6 +311,20 @@ export class SubtensorChain implements Chain {
     if (!Number.isSafeInteger(block) || block < 0) {
       throw new RangeError(`Invalid block ${block}: expected an integer ≥ 0`);
     }
+    // Only final blocks: a best block's hash can change in a short fork, and every
+    // participant must derive the same seeds from it.
+    if (block > this.#finalized) {
+      const fin = await this.#read("read the finalized head", async (api) => {
+        const h = await api.rpc.chain.getFinalizedHead();
+        return (await api.rpc.chain.getHeader(h)).number.toNumber();
+      });
+      this.#finalized = Math.max(this.#finalized, fin);
+      if (block > this.#finalized) {
+        throw new RangeError(
+          `Block ${block} is not on ${this.endpoint} yet as a final block (finalized: ${this.#finalized})`,
+        );
+      }
+    }
     const hash = await this.#read(`read the hash of block ${block}`, async (api) => {
       return (await api.rpc.chain.getBlockHash(block)).toHex();
     });
@@ -318,6 +333,9 @@ export class SubtensorChain implements Chain {
     }
     return hash;
   }
+
+  /** The newest finalized block number seen (from subscriptions or reads). */
+  #finalized = -1;
 
   /** @inheritdoc */
   async subscribeBlocks(cb: (block: number, hash: string) => void): Promise<() => void> {
@@ -340,12 +358,13 @@ export class SubtensorChain implements Chain {
   async #subscribe(s: BlockSub): Promise<void> {
     const api = await this.#ready();
     const unsub = await withTimeout(
-      api.rpc.chain.subscribeNewHeads((h) => {
+      api.rpc.chain.subscribeFinalizedHeads((h) => {
         const n = h.number.toNumber(), hash = h.hash.toHex();
+        this.#finalized = Math.max(this.#finalized, n);
         s.queue = s.queue.then(() => this.#deliver(s, n, hash));
       }),
       this.#rpcTimeoutMs,
-      "Subscribing to new heads",
+      "Subscribing to finalized heads",
     );
     if (s.closed) unsub();
     else s.unsub = unsub;
@@ -671,6 +690,24 @@ export class SubtensorChain implements Chain {
     return await this.sendTx(api, signer, this.call(api, section, method, args), what);
   }
 
+  /** The spec version each api's extensions were derived for (see extensionsOf). */
+  #derivedFor = new WeakMap<ApiPromise, number>();
+
+  /**
+   * After a runtime upgrade the api keeps the extensions derived at connect time; derive
+   * them again from the new metadata before signing, and refuse if one cannot be.
+   */
+  #checkExtensions(api: ApiPromise, what: string): void {
+    const spec = api.runtimeVersion.specVersion.toNumber();
+    if (this.#derivedFor.get(api) === spec) return;
+    const d = deriveExtensions(api.registry.lookup, extensionEntries(api.runtimeMetadata));
+    const refused = refusal(d.info, `${api.runtimeVersion.specName} spec ${spec}`);
+    if (refused) throw new Error(`Cannot ${what}: ${refused}`);
+    api.registry.setSignedExtensions(d.names, d.defs);
+    this.#derivedFor.set(api, spec);
+    log.info("Runtime upgraded to spec {spec}: transaction extensions derived again", { spec });
+  }
+
   /**
    * Signs and submits a built call (see {@link call}), waits until it is in a block and
    * checks its events.
@@ -678,6 +715,7 @@ export class SubtensorChain implements Chain {
    */
   // deno-lint-ignore no-explicit-any
   async sendTx(api: ApiPromise, signer: Hotkey, tx: any, what: string): Promise<TxResult> {
+    this.#checkExtensions(api, what);
     const pair = signer.pair as KeyringPair;
     let unsub: (() => void) | undefined;
     const included = Promise.withResolvers<TxResult>();
