@@ -5,23 +5,34 @@
  *
  * @module
  */
-import { markdownTables } from "../src/cli/args.ts";
-import { SURFACES } from "../src/cli/flags.ts";
+import { markdownTables, type Surface } from "../src/cli/args.ts";
+import { GLOBAL, SURFACES } from "../src/cli/flags.ts";
+import { COMMANDS } from "../src/cli/main.ts";
+import { BENCHES } from "../src/cli/bench.ts";
 
 export const BEGIN = "<!-- flags:begin (generated from src/cli/flags.ts by `deno task flags`) -->";
 export const END = "<!-- flags:end -->";
 
+/** The commands (and benchmarks) that accept each surface. */
+export async function surfaceUsers(): Promise<Map<Surface, string[]>> {
+  const users = new Map<Surface, string[]>([[GLOBAL, ["every command"]]]);
+  const add = (s: Surface, who: string) => users.set(s, [...(users.get(s) ?? []), who]);
+  for (const c of COMMANDS) for (const s of (await c.load()).command.surfaces) add(s, c.name);
+  for (const [n, b] of Object.entries(BENCHES)) for (const s of b.surfaces) add(s, `bench ${n}`);
+  return users;
+}
+
 /** `readme` with its flag section replaced by the schema's tables. */
-export function withFlagTables(readme: string): string {
+export async function withFlagTables(readme: string): Promise<string> {
   const a = readme.indexOf(BEGIN), b = readme.indexOf(END);
   if (a < 0 || b < a) throw new Error(`README has no ${BEGIN} … ${END} section`);
-  return readme.slice(0, a + BEGIN.length) + "\n\n" + markdownTables(SURFACES) + "\n" +
-    readme.slice(b);
+  const tables = markdownTables(SURFACES, await surfaceUsers());
+  return readme.slice(0, a + BEGIN.length) + "\n\n" + tables + "\n" + readme.slice(b);
 }
 
 if (import.meta.main) {
   const path = new URL("../README.md", import.meta.url).pathname;
-  await Deno.writeTextFile(path, withFlagTables(await Deno.readTextFile(path)));
+  await Deno.writeTextFile(path, await withFlagTables(await Deno.readTextFile(path)));
   const fmt = await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", path] }).output();
   if (!fmt.success) throw new Error("deno fmt README.md failed");
 }

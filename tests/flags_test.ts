@@ -18,10 +18,11 @@ Deno.test("README: the flag tables are the schema's (run `deno task flags` when 
   const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
   const section = (s: string) =>
     s.slice(s.indexOf("<!-- flags:begin"), s.indexOf("<!-- flags:end"));
-  const headings = (s: string) => section(s).split("\n").filter((l) => l.startsWith("#### "));
-  assert.deepEqual(headings(readme), headings(withFlagTables(readme)));
-  assert.deepEqual(rows(section(readme)), rows(section(withFlagTables(readme))));
-  // The comparison itself sees a changed row.
+  // deno fmt pads table cells, stretches separator rows and wraps long lines: undo that.
+  const norm = (s: string) => section(s).replace(/-{3,}/g, "---").replace(/\s+/g, " ").trim();
+  const want = await withFlagTables(readme);
+  assert.equal(norm(readme), norm(want));
+  // The comparison itself sees every row.
   const one = markdownRows(SURFACES[1]!)[1]!;
   assert.ok(rows(section(readme)).some((r) => r.join() === one.join()));
 });

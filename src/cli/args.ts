@@ -304,12 +304,19 @@ export function markdownRows(s: Surface): string[][] {
   ];
 }
 
-/** The README's Markdown for `surfaces`: a heading and a table each. */
-export function markdownTables(surfaces: readonly Surface[]): string {
+/**
+ * The README's Markdown for `surfaces`: a heading and a table each.
+ * @param usedBy the commands that accept each surface, named under its heading
+ */
+export function markdownTables(
+  surfaces: readonly Surface[],
+  usedBy: ReadonlyMap<Surface, readonly string[]> = new Map(),
+): string {
   const out: string[] = [];
   for (const s of surfaces) {
     const rows = markdownRows(s);
-    out.push(`#### ${s.name}`, "", s.title + ".", "");
+    const who = usedBy.get(s);
+    out.push(`#### ${s.name}`, "", `${s.title}${who ? ` (${who.join(", ")})` : ""}.`, "");
     out.push(`| ${rows[0]!.join(" | ")} |`);
     out.push(`| ${rows[0]!.map(() => "---").join(" | ")} |`);
     for (const r of rows.slice(1)) out.push(`| ${r.join(" | ")} |`);

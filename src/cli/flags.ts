@@ -26,7 +26,7 @@ const PRESET_NAMES = Object.keys(PRESETS).join("|");
 /** Flags every subcommand understands. */
 export const GLOBAL: Surface = {
   name: "global",
-  title: "Every command",
+  title: "Global",
   flags: [
     { name: "help", short: "h", type: "boolean", help: "print the command's help and exit" },
     { name: "json", type: "boolean", help: "machine-readable output (JSON)" },
@@ -102,7 +102,7 @@ export const CHAIN: Surface = {
 /** Our own bucket. */
 export const STORAGE: Surface = {
   name: "storage",
-  title: "Storage (credentials from AWS_* environment variables or .env)",
+  title: "Storage (credentials: AWS_* environment variables or .env)",
   flags: [
     {
       name: "bucket",
@@ -217,7 +217,7 @@ export const DATASET: Surface = {
 /** What a miner and a validator share beyond wallet, chain, storage, engine and data. */
 export const PARTICIPANT: Surface = {
   name: "participant",
-  title: "Running (miner and validator)",
+  title: "Running",
   flags: [
     {
       name: "checkpoint",
@@ -553,7 +553,7 @@ export const DATA: Surface = {
 /** `boltzmann wallet`'s own flags (it also takes {@link WALLET}'s as aliases). */
 export const WALLET_CMD: Surface = {
   name: "wallet command",
-  title: "Wallet command (--wallet.name / --wallet.hotkey are accepted for --name / --hotkey)",
+  title: "Wallet command (--wallet.name, --wallet.hotkey also work)",
   flags: [
     { name: "name", type: "string", arg: "N", help: "the wallet (coldkey) name" },
     { name: "hotkey", type: "string", arg: "H", help: "the hotkey name" },
@@ -563,7 +563,7 @@ export const WALLET_CMD: Surface = {
 /** `bench train`'s own flags. */
 export const BENCH_TRAIN: Surface = {
   name: "bench train",
-  title: "bench train",
+  title: "Benchmark",
   flags: [
     { name: "steps", type: "int", arg: "N", min: 1, max: 1000, default: 5, help: "timed steps" },
     {
@@ -616,7 +616,7 @@ export const BENCH_TRAIN: Surface = {
 /** `bench data`'s own flags. */
 export const BENCH_DATA: Surface = {
   name: "bench data",
-  title: "bench data",
+  title: "Benchmark",
   flags: [
     {
       name: "mb",
@@ -644,7 +644,7 @@ export const BENCH_DATA: Surface = {
 /** `bench converge`'s own flags. */
 export const BENCH_CONVERGE: Surface = {
   name: "bench converge",
-  title: "bench converge",
+  title: "Benchmark",
   flags: [
     { name: "miners", type: "int", arg: "N", min: 1, max: 64, default: 4, help: "honest miners" },
     { name: "windows", type: "int", arg: "W", min: 1, max: 100000, default: 30, help: "windows" },
