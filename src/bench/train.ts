@@ -100,6 +100,8 @@ export interface TrainOptions {
   steps: number;
   threads: number;
   json: boolean;
+  /** Profile the step graph with ORT's profiler into `<profile>_<time>.json`. */
+  profile?: string;
   /** Run the model ladder instead (ladder.ts). */
   ladder?: Omit<LadderOptions, "steps" | "threads" | "device" | "json">;
 }
@@ -107,7 +109,7 @@ export interface TrainOptions {
 /** The figures of one `bench train` run (the `--json` object). */
 export type TrainFigures = Awaited<ReturnType<typeof measure>>;
 
-async function measure({ hp, device, steps, threads }: TrainOptions) {
+async function measure({ hp, device, steps, threads, profile }: TrainOptions) {
   const rssReset = resetPeakRss();
   const table = paramTable(hp.model);
   const params = initParams(hp.model, 0);
@@ -119,7 +121,7 @@ async function measure({ hp, device, steps, threads }: TrainOptions) {
   const P = paramCount(table);
 
   let t0 = performance.now();
-  const trainer = await createTrainer(hp, { threads, device });
+  const trainer = await createTrainer(hp, { threads, device, profile });
   const sessionMs = performance.now() - t0;
   const opt = newAdamState(table);
   const gradMs: number[] = [], optMs: number[] = [];

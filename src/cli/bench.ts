@@ -48,6 +48,7 @@ export const BENCHES: Readonly<Record<string, Entry>> = {
         steps: o.num("steps"),
         threads: o.numOpt("threads") ?? (navigator.hardwareConcurrency || 2),
         json: json(o),
+        profile: o.strOpt("profile"),
         ladder: o.bool("ladder")
           ? {
             rungs: o.strOpt("rungs")?.split(",").map((s) => s.trim()).filter(Boolean),

@@ -583,6 +583,12 @@ export const BENCH_TRAIN: Surface = {
       help: "execution provider",
     },
     {
+      name: "profile",
+      type: "string",
+      arg: "PREFIX",
+      help: "write ONNX Runtime's per-node profile of the step graph to PREFIX_<time>.json",
+    },
+    {
       name: "ladder",
       type: "boolean",
       help: "run tiny, 58M and the largest model that fits memory, each against " +

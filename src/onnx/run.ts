@@ -26,6 +26,14 @@ export interface SessionOptions {
   threads?: number;
   /** Graph optimisation level (default "all"; float64 graphs may need "basic"). */
   optimization?: "all" | "basic";
+  /**
+   * Plain malloc/free per tensor instead of ORT's CPU arena and pre-planned memory
+   * pattern: at 58 M parameters peak RSS 3.46 → 2.28 GB for the same total CPU time
+   * (fewer user cycles, more page faults; docs/PERFORMANCE.md). CPU only.
+   */
+  lowMemory?: boolean;
+  /** Write ORT's per-node profile (Chrome trace JSON) to `<profile>_<time>.json` on release. */
+  profile?: string;
 }
 
 const ORT_TYPE: Record<DType, ort.Tensor.Type> = {
@@ -83,7 +91,11 @@ export function cudaError(e: unknown): DeviceError {
 
 /** A compiled graph, ready to run many times with the same shapes. */
 export class Session {
-  private constructor(private readonly s: ort.InferenceSession, readonly device: "cpu" | "cuda") {}
+  private constructor(
+    private readonly s: ort.InferenceSession,
+    readonly device: "cpu" | "cuda",
+    private readonly profiling = false,
+  ) {}
 
   /**
    * Loads a model (bytes or a file path) into ONNX Runtime.
@@ -100,12 +112,16 @@ export class Session {
       graphOptimizationLevel: opts.optimization ?? "all",
       logSeverityLevel: 3, // errors only: failures reach the caller as exceptions
       ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
+      ...(opts.lowMemory && device === "cpu"
+        ? { enableCpuMemArena: false, enableMemPattern: false }
+        : {}),
+      ...(opts.profile ? { enableProfiling: true, profileFilePrefix: opts.profile } : {}),
     };
     try {
       const s = typeof model === "string"
         ? await ort.InferenceSession.create(model, options)
         : await ort.InferenceSession.create(model, options);
-      return new Session(s, device);
+      return new Session(s, device, !!opts.profile);
     } catch (e) {
       if (device === "cuda") throw cudaError(e);
       throw e;
@@ -157,6 +173,7 @@ export class Session {
 
   /** Frees the native session. */
   async release(): Promise<void> {
+    if (this.profiling) this.s.endProfiling();
     await this.s.release();
   }
 }
