@@ -23,12 +23,32 @@ export interface AdamScalars {
   decay: number;
   stepSize: number;
   bc2Sqrt: number;
+  /**
+   * The protocol's outer-step arithmetic (src/protocol/outer.ts, {@link outerLoop}):
+   * v takes (1−b2)·(g·g) and the update reads the stored float32 m and v. Default: the
+   * trainer's ({@link adamwLoop}).
+   */
+  outer?: boolean;
 }
 
 /** Floats per staging buffer (must match the offsets in adamw.wat). */
 const CH = 16384;
 
+type KernelFn = (
+  n: number,
+  scale: number,
+  b1: number,
+  omb1: number,
+  b2: number,
+  omb2: number,
+  decay: number,
+  step: number,
+  bc2: number,
+  eps: number,
+) => void;
+
 interface Kernel {
+  outer: KernelFn;
   run: (
     n: number,
     scale: number,
@@ -58,6 +78,7 @@ function getKernel(): Kernel | null {
     const mem = (inst.exports.memory as WebAssembly.Memory).buffer;
     kernel = {
       run: inst.exports.adamw as Kernel["run"],
+      outer: inst.exports.adamw_outer as KernelFn,
       p: new Float32Array(mem, 0, CH),
       g: new Float32Array(mem, 4 * CH, CH),
       m: new Float32Array(mem, 8 * CH, CH),
@@ -96,8 +117,31 @@ export function adamwLoop(
 }
 
 /**
+ * The reference for `outer: true`: clip factor then the outer step's loop of
+ * src/protocol/outer.ts, expression for expression.
+ */
+export function outerLoop(
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  s: AdamScalars,
+): void {
+  const { scale, beta1: b1, beta2: b2, eps, decay, stepSize, bc2Sqrt } = s;
+  const c1 = 1 - b1, c2 = 1 - b2;
+  if (scale !== 1) { for (let i = 0; i < g.length; i++) g[i] = g[i]! * scale; }
+  for (let i = 0; i < p.length; i++) {
+    const gi = g[i]!;
+    m[i] = b1 * m[i]! + c1 * gi;
+    v[i] = b2 * v[i]! + c2 * (gi * gi);
+    p[i] = p[i]! * decay - (stepSize * m[i]!) / (Math.sqrt(v[i]!) / bc2Sqrt + eps);
+  }
+}
+
+/**
  * Clip factor then AdamW on one tensor, in place on p, g (only when scale ≠ 1), m, v; the
- * same bits as {@link adamwLoop}. Falls back to the loop without WebAssembly SIMD.
+ * same bits as {@link adamwLoop} (or {@link outerLoop} with `s.outer`). Falls back to the
+ * loop without WebAssembly SIMD.
  */
 export function adamwTensor(
   p: Float32Array,
@@ -107,7 +151,8 @@ export function adamwTensor(
   s: AdamScalars,
 ): void {
   const k = getKernel();
-  if (!k) return adamwLoop(p, g, m, v, s);
+  if (!k) return (s.outer ? outerLoop : adamwLoop)(p, g, m, v, s);
+  const run = s.outer ? k.outer : k.run;
   const n = p.length;
   const omb1 = 1 - s.beta1, omb2 = 1 - s.beta2, writeG = s.scale !== 1;
   for (let a = 0; a < n; a += CH) {
@@ -116,7 +161,7 @@ export function adamwTensor(
     k.g.set(g.subarray(a, b));
     k.m.set(m.subarray(a, b));
     k.v.set(v.subarray(a, b));
-    k.run(len, s.scale, s.beta1, omb1, s.beta2, omb2, s.decay, s.stepSize, s.bc2Sqrt, s.eps);
+    run(len, s.scale, s.beta1, omb1, s.beta2, omb2, s.decay, s.stepSize, s.bc2Sqrt, s.eps);
     p.set(len === CH ? k.p : k.p.subarray(0, len), a);
     m.set(len === CH ? k.m : k.m.subarray(0, len), a);
     v.set(len === CH ? k.v : k.v.subarray(0, len), a);

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { type AdamScalars, adamwLoop, adamwTensor, wasmKernelAvailable } from "./adamw_kernel.ts";
+import {
+  type AdamScalars,
+  adamwLoop,
+  adamwTensor,
+  outerLoop,
+  wasmKernelAvailable,
+} from "./adamw_kernel.ts";
 import { AdamPool, canShareByAddress } from "./parallel.ts";
 import { adamScalars, adamwStep, adamwStepPooled, clipGrads, newAdamState } from "./adamw.ts";
 import type { Tensors } from "../model/params.ts";
@@ -23,6 +29,25 @@ function originalStep(
     const mi = (m[i] = b1 * m[i]! + (1 - b1) * gi);
     const vi = (v[i] = b2 * v[i]! + (1 - b2) * gi * gi);
     p[i] = p[i]! * decay - stepSize * mi / (Math.sqrt(vi) / bc2Sqrt + eps);
+  }
+}
+
+/** The protocol's outer AdamW loop (src/protocol/outer.ts, 2026-12-01), copied verbatim. */
+function protocolOuterStep(
+  p: Float32Array,
+  x: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  s: AdamScalars,
+): void {
+  if (s.scale < 1) { for (let i = 0; i < x.length; i++) x[i] = x[i]! * s.scale; }
+  const b1 = s.beta1, b2 = s.beta2, c1 = 1 - b1, c2 = 1 - b2, eps = s.eps;
+  const decay = s.decay, stepSize = s.stepSize, bc2Sqrt = s.bc2Sqrt;
+  for (let i = 0; i < p.length; i++) {
+    const gi = x[i]!;
+    m[i] = b1 * m[i]! + c1 * gi;
+    v[i] = b2 * v[i]! + c2 * (gi * gi);
+    p[i] = p[i]! * decay - (stepSize * m[i]!) / (Math.sqrt(v[i]!) / bc2Sqrt + eps);
   }
 }
 
@@ -97,6 +122,32 @@ Deno.test("adamwTensor() gives the original loop's bits, with and without clippi
       assertSameBits(c[k], a[k], `loop ${k} (step ${t})`);
     }
   }
+});
+
+Deno.test("adamwTensor({outer}) gives the protocol outer step's bits, one thread and three", async () => {
+  for (const [t, scale] of [[1, 1], [7, 0.25]] as const) {
+    const a = quad(40_003, 50 + t), b = copy(a), c = copy(a), d = copy(a);
+    const s = { ...adamScalars(HP, t, scale), outer: true };
+    protocolOuterStep(a.p, a.g, a.m, a.v, s);
+    adamwTensor(b.p, b.g, b.m, b.v, s);
+    outerLoop(c.p, c.g, c.m, c.v, s);
+    const pool = new AdamPool(3);
+    try {
+      await pool.run([d], s);
+    } finally {
+      pool.close();
+    }
+    for (const k of ["p", "g", "m", "v"] as const) {
+      assertSameBits(b[k], a[k], `kernel ${k} (step ${t})`);
+      assertSameBits(c[k], a[k], `loop ${k} (step ${t})`);
+      assertSameBits(d[k], a[k], `pool ${k} (step ${t})`);
+    }
+  }
+  // The two forms really differ (the outer step reads the rounded moments).
+  const a = quad(40_003, 9), b = copy(a);
+  adamwLoop(a.p, a.g, a.m, a.v, adamScalars(HP, 1));
+  outerLoop(b.p, b.g, b.m, b.v, adamScalars(HP, 1));
+  assert.notDeepEqual(bits(a.p), bits(b.p));
 });
 
 Deno.test("AdamPool over 3 threads gives the same bits as one thread", async () => {

@@ -35,13 +35,13 @@ const JOB = 16 * CH;
 const WORKER_SOURCE = `
 const b = Uint8Array.from(atob("${ADAMW_WASM}"), (c) => c.charCodeAt(0));
 const inst = new WebAssembly.Instance(new WebAssembly.Module(b), {});
-const run = inst.exports.adamw, CH = ${CH};
+const CH = ${CH};
 const K = [0, 1, 2, 3].map((j) => new Float32Array(inst.exports.memory.buffer, 4 * CH * j, CH));
 const view = (addr, n) =>
   new Float32Array(Deno.UnsafePointerView.getArrayBuffer(Deno.UnsafePointer.create(addr), 4 * n));
 self.onmessage = (e) => {
   const { quads, jobs, counter, s } = e.data;
-  const writeG = s.scale !== 1;
+  const writeG = s.scale !== 1, run = s.outer ? inst.exports.adamw_outer : inst.exports.adamw;
   try {
     const vs = quads.map((q) => [view(q.p, q.n), view(q.g, q.n), view(q.m, q.n), view(q.v, q.n)]);
     for (;;) {
