@@ -82,8 +82,12 @@ const addressOf = (t: Float32Array): bigint =>
 export class AdamPool {
   private readonly workers: Worker[] = [];
 
-  /** @param threads total threads, main included (1, or no ffi permission: no workers) */
-  constructor(threads: number) {
+  /**
+   * @param threads total threads, main included (1, or no ffi permission: no workers)
+   * @param mainWorks whether the main thread takes jobs too (tests turn it off so that
+   *   the workers do everything)
+   */
+  constructor(threads: number, private readonly mainWorks = true) {
     const n = canShareByAddress() ? threads : 1;
     for (let i = 1; i < n; i++) {
       this.workers.push(
@@ -130,7 +134,7 @@ export class AdamPool {
         w.postMessage({ quads: addresses, jobs: flat, counter, s });
       })
     );
-    for (;;) {
+    for (; this.mainWorks || !this.workers.length;) {
       const i = Atomics.add(counter, 0, 1);
       if (3 * i >= flat.length) break;
       const q = qs[flat[3 * i]!]!, a0 = flat[3 * i + 1]!, a1 = flat[3 * i + 2]!;
