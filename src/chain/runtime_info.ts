@@ -107,12 +107,13 @@ export interface NeuronInfo {
 
 /**
  * `hotkey`'s uid, permit, stake and last update on `netuid`, or null when unregistered.
- * Stake comes from {@link readStakes}.
+ * Stake comes from {@link readStakes} (0 with `stake: false`).
  */
 export async function readNeuron(
   api: ApiPromise,
   netuid: number,
   hotkey: string,
+  opts: { stake?: boolean } = {},
 ): Promise<NeuronInfo | null> {
   checkNetuid(netuid);
   const uidOpt = await storage(api, "uids")(netuid, hotkey);
@@ -121,7 +122,8 @@ export async function readNeuron(
   const [permits, last, stakes] = await Promise.all([
     storage(api, "validatorPermit")(netuid),
     storage(api, "lastUpdate")(netuid),
-    readStakes(api, netuid, [hotkey]),
+    // The runtime metagraph is a large answer: skipped where only the update matters.
+    opts.stake === false ? Promise.resolve([0n]) : readStakes(api, netuid, [hotkey]),
   ]);
   return {
     uid,

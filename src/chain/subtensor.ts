@@ -562,7 +562,7 @@ export class SubtensorChain implements Chain {
         const header = await api.rpc.chain.getHeader();
         const at = await api.at(header.hash) as unknown as ApiPromise;
         const params = await readSubnetParams(at, netuid);
-        const neuron = await readNeuron(at, netuid, hotkey);
+        const neuron = await readNeuron(at, netuid, hotkey, { stake: false });
         // deno-lint-ignore no-explicit-any
         const epochQ = (at.query as any).subtensorModule?.subnetEpochIndex;
         const epochIndex = epochQ ? Number((await epochQ(netuid)).toString()) : undefined;

@@ -42,6 +42,7 @@ export interface ChainCommit {
 export interface WeightsView {
   head: number;
   params: SubnetParams;
+  /** Our neuron (its `stake` is not read here: 0). */
   neuron: NeuronInfo | null;
   /** `SubnetEpochIndex(netuid)` where the runtime has it (today's), else undefined. */
   epochIndex?: number;
