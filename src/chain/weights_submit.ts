@@ -315,7 +315,12 @@ export class WeightsSubmitter {
    * the subnet has commit-reveal on. Resolves once the extrinsic is in a block.
    * @throws {WeightsRateLimited} before the chain's rate limit allows weights
    */
-  async submit(uids: number[], values: number[], versionKey: bigint): Promise<void> {
+  submit(uids: number[], values: number[], versionKey: bigint): Promise<void> {
+    // One at a time with reveals, so the pending list is never written from a stale copy.
+    return this.#serial(() => this.#submit(uids, values, versionKey));
+  }
+
+  async #submit(uids: number[], values: number[], versionKey: bigint): Promise<void> {
     const what = `set weights as ${this.signer.ss58} on subnet ${this.netuid}`;
     const view = await this.chain.weightsView(this.netuid, this.signer.ss58);
     requireRegistered(view, this.signer.ss58, this.netuid, what);
@@ -345,10 +350,14 @@ export class WeightsSubmitter {
   }
 
   /** Checks pending commits now and reveals those due (also run on every new block). */
-  async revealDue(): Promise<void> {
-    const run = this.#busy.then(() => this.#revealDue());
-    this.#busy = run.catch(() => {});
-    await run;
+  revealDue(): Promise<void> {
+    return this.#serial(() => this.#revealDue());
+  }
+
+  #serial<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.#busy.then(f);
+    this.#busy = run.then(() => {}, () => {});
+    return run;
   }
 
   async #revealDue(): Promise<void> {
