@@ -13,6 +13,7 @@
 import type { Bench } from "./mod.ts";
 import { type Hparams, modelFingerprint } from "../hparams.ts";
 import { paramTable, type Tensors } from "../model/params.ts";
+import { fillNormal } from "../model/init.ts";
 import { DERIVATION_VERSION, sliceIndices } from "../window.ts";
 import { gather, scatter } from "../slices/gather.ts";
 import { encodeSlice, type SliceDtype } from "../slices/wire.ts";
@@ -41,17 +42,10 @@ async function bestAsync(n: number, fn: () => Promise<void>): Promise<number> {
   return b;
 }
 
-/** Deterministic pseudo-normal values (xorshift + Box-Muller), no Math.random. */
+/** Deterministic standard-normal values (the model initialiser's generator). */
 function normals(n: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const u = () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return ((s >>> 0) + 0.5) / 2 ** 32;
-  };
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+  fillNormal(out, 1, ["bench/slices", seed]);
   return out;
 }
 
