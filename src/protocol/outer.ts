@@ -12,6 +12,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import type { Hparams } from "../hparams.ts";
 
 /** One peer's decoded update and its weight (≤ 0 or not finite: left out). */
 export interface WeightedUpdate {
@@ -21,15 +22,12 @@ export interface WeightedUpdate {
   key?: string;
 }
 
-/** The outer optimizer's settings (AdamW; Hparams names). */
-export interface OuterHparams {
-  learningRate: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-  /** Global-norm clip of the aggregate before the step (0: none). */
-  gradClip: number;
+/**
+ * The outer optimizer's settings: the AdamW fields of {@link Hparams}; `gradClip` is the
+ * global-norm clip of the aggregate before the step (0: none).
+ */
+export interface OuterHparams
+  extends Pick<Hparams, "learningRate" | "beta1" | "beta2" | "eps" | "weightDecay" | "gradClip"> {
   /**
    * Updates are preconditioned: miners send g / d with d = √(v̂) + eps of the shared
    * state (1 at step 0), and the step multiplies the aggregate by d first.
