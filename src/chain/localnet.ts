@@ -27,6 +27,7 @@ import type { Hotkey } from "./mod.ts";
 import { type RpcServer, serveRpc } from "./_rpc_server.ts";
 import { connectSubtensor, type SubtensorChain, type TxResult } from "./subtensor.ts";
 import { hotkeyFromUri } from "./wallet.ts";
+import { readAsset } from "../assets.ts";
 
 const log = getLogger(["boltzmann", "localnet"]);
 
@@ -163,16 +164,11 @@ async function loadCore(): Promise<Core> {
 }
 
 async function readGenesis(): Promise<unknown> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(GENESIS_URL);
-  } catch (e) {
-    throw new Error(
-      `Cannot read the chain genesis '${GENESIS_URL.pathname}': ${
-        (e as Error).message
-      }; the assets/ folder must ship with boltzmann`,
-    );
-  }
+  const bytes = await readAsset(
+    GENESIS_URL,
+    "the chain genesis",
+    "the assets/ folder must ship with boltzmann",
+  );
   const sum = bytesToHex(sha256(bytes));
   if (sum !== GENESIS_SHA256) {
     throw new Error(

@@ -23,6 +23,7 @@
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { VOCAB_SIZE } from "./tokenizer.ts";
+import { readAsset } from "../assets.ts";
 
 /** The committed asset (shipped with the binary as part of assets/). */
 export const CORPUS_ASSET: URL = new URL("../../assets/corpus-v1.bin.gz", import.meta.url);
@@ -215,16 +216,11 @@ let embedded: Promise<Corpus> | undefined;
  */
 export function loadEmbeddedCorpus(): Promise<Corpus> {
   embedded ??= (async () => {
-    let gz: Uint8Array;
-    try {
-      gz = await Deno.readFile(CORPUS_ASSET);
-    } catch (e) {
-      throw new Error(
-        `Cannot read the embedded corpus '${CORPUS_ASSET.pathname}': ${
-          (e as Error).message
-        }; reinstall boltzmann or regenerate it with scripts/gen_corpus.ts`,
-      );
-    }
+    const gz = await readAsset(
+      CORPUS_ASSET,
+      "the embedded corpus",
+      "reinstall boltzmann or regenerate it with scripts/gen_corpus.ts",
+    );
     return decodeCorpus(await gunzip(gz));
   })();
   embedded.catch(() => embedded = undefined);
