@@ -49,18 +49,7 @@ type KernelFn = (
 
 interface Kernel {
   outer: KernelFn;
-  run: (
-    n: number,
-    scale: number,
-    b1: number,
-    omb1: number,
-    b2: number,
-    omb2: number,
-    decay: number,
-    step: number,
-    bc2: number,
-    eps: number,
-  ) => void;
+  run: KernelFn;
   p: Float32Array;
   g: Float32Array;
   m: Float32Array;
@@ -77,7 +66,7 @@ function getKernel(): Kernel | null {
     const inst = new WebAssembly.Instance(mod, {});
     const mem = (inst.exports.memory as WebAssembly.Memory).buffer;
     kernel = {
-      run: inst.exports.adamw as Kernel["run"],
+      run: inst.exports.adamw as KernelFn,
       outer: inst.exports.adamw_outer as KernelFn,
       p: new Float32Array(mem, 0, CH),
       g: new Float32Array(mem, 4 * CH, CH),
