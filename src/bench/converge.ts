@@ -125,7 +125,14 @@ export const bench: Bench<ConvergeOptions> = {
         } s   ${done >= total ? "\n" : ""}`,
       ));
     };
+    const onEval = (run: string, w: number, loss: number) => {
+      lastPrint = 0;
+      Deno.stderr.writeSync(
+        enc.encode(`\rconverge: ${run} after ${w} windows: held-out loss ${loss.toFixed(4)}\n`),
+      );
+    };
     const setup = {
+      onEval,
       hp,
       trainer,
       dataset,

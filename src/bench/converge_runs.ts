@@ -44,6 +44,8 @@ export interface RunSetup {
   signer: Signer;
   /** Called after each trained micro-batch (progress). */
   tick: (batches: number) => void;
+  /** Called with each held-out loss as it is measured (progress). */
+  onEval?: (run: string, windows: number, loss: number) => void;
 }
 
 /** A run's result: held-out loss after the last window, its curve, upload bytes. */
@@ -79,9 +81,11 @@ async function evaluate(
   params: Tensors,
   w: number,
   curve: [number, number][],
+  run: string,
 ): Promise<number> {
   const l = await s.trainer.loss(params, s.evalBatches);
   curve.push([w, l]);
+  s.onEval?.(run, w + 1, l);
   return l;
 }
 
@@ -91,10 +95,11 @@ function due(s: RunSetup, w: number): boolean {
 
 /** One miner alone, or (miners = all) data-parallel: AdamW on the mean gradient. */
 export async function runSingle(s: RunSetup, uids: number[]): Promise<RunResult> {
+  const run = uids.length === 1 ? "alone" : "data_parallel";
   const params = initParams(s.hp.model, s.seed);
   const opt = newAdamState(paramTable(s.hp.model));
   const curve: [number, number][] = [];
-  await evaluate(s, params, -1, curve);
+  await evaluate(s, params, -1, curve, run);
   let last = NaN;
   for (let w = 0; w < s.windows; w++) {
     const batches: Int32Array[] = [];
@@ -102,7 +107,7 @@ export async function runSingle(s: RunSetup, uids: number[]): Promise<RunResult>
     const { grads } = await s.trainer.lossAndGrad(params, batches);
     s.tick(batches.length);
     await s.trainer.step(params, opt, grads);
-    if (due(s, w)) last = await evaluate(s, params, w, curve);
+    if (due(s, w)) last = await evaluate(s, params, w, curve, run);
   }
   let P = 0;
   for (const p of params.values()) P += p.length;
@@ -131,7 +136,7 @@ export async function runSeedProtocol(s: RunSetup): Promise<RunResult> {
   }));
   const validator = init;
   const curve: [number, number][] = [];
-  await evaluate(s, validator, -1, curve);
+  await evaluate(s, validator, -1, curve, "seed_protocol");
   const indices = (kind: string, w: number) =>
     new Map(table.map((p) => [p.name, sliceIndices(`${kind}:${w}`, p.name, p.numel, c)]));
   let bytes = 0, last = NaN;
@@ -172,7 +177,7 @@ export async function runSeedProtocol(s: RunSetup): Promise<RunResult> {
       }
       m.step = before;
     }
-    if (due(s, w)) last = await evaluate(s, validator, w, curve);
+    if (due(s, w)) last = await evaluate(s, validator, w, curve, "seed_protocol");
   }
   const own: number[] = [];
   for (const m of miners) own.push(await s.trainer.loss(m.params, s.evalBatches));
@@ -207,7 +212,8 @@ export async function runProtocol(s: RunSetup, setting: ProtocolSetting): Promis
   const fingerprint = modelFingerprint(s.hp.model);
   const efs = Array.from({ length: s.miners }, () => new Map<string, Float32Array>());
   const curve: [number, number][] = [];
-  await evaluate(s, params, -1, curve);
+  const run = `protocol ${setting.label}`;
+  await evaluate(s, params, -1, curve, run);
   let bytes = 0, last = NaN;
   for (let w = 0; w < s.windows; w++) {
     const ctx = { seed: `delta:${w}` };
@@ -230,7 +236,7 @@ export async function runProtocol(s: RunSetup, setting: ProtocolSetting): Promis
       decoded.push({ key: `miner${m}`, weight: 1, update: got.update });
     }
     outerStep(params, state, aggregate(decoded), hp);
-    if (due(s, w)) last = await evaluate(s, params, w, curve);
+    if (due(s, w)) last = await evaluate(s, params, w, curve, run);
   }
   return {
     heldout_loss: last,
