@@ -119,7 +119,19 @@ def js_round_nonneg(v):
 
 
 def dense_bits(q):
-    return int(q[1:]) if q[0] == "q" else (2 if q == "s4" else 0)
+    return int(q[1:]) if q[0] in "qe" else (2 if q == "s4" else 0)
+
+
+def exp_ratio(b):
+    return {2: 8, 3: 4, 4: 2}[b]
+
+
+def exp_cuts(b):
+    r, out, p = exp_ratio(b), [], 1
+    for _ in range((1 << (b - 1)) - 1):
+        out.append(math.sqrt(1 / r) / p)
+        p *= r
+    return out
 
 
 def dense_level(q, code):
@@ -130,11 +142,16 @@ def dense_level(q, code):
     b = int(q[1:])
     m = (1 << (b - 1)) - 1
     mag = code & m
+    if q[0] == "e":
+        lv = 1.0
+        for _ in range(mag):
+            lv /= exp_ratio(b)
+        return -lv if code >> (b - 1) else lv
     return -(mag / m) if code >> (b - 1) else mag / m
 
 
 def dense_scale(q, x):
-    if q[0] == "q":
+    if q[0] in "qe":
         return float(np.max(np.abs(x.astype(F64))))
     x64 = x.astype(F64)
     return fround(math.sqrt(seqsum(x64 * x64) / len(x)))
@@ -146,6 +163,11 @@ def dense_code(q, t):
     if q == "s3":
         return 0 if t < -S3_CUT else 1 if t <= S3_CUT else 2
     b = int(q[1:])
+    if q[0] == "e":
+        cuts, k = exp_cuts(b), 0
+        while k < len(cuts) and abs(t) < cuts[k]:
+            k += 1
+        return ((1 if t < 0 else 0) << (b - 1)) | k
     m = (1 << (b - 1)) - 1
     mag = min(m, js_round_nonneg(abs(t) * m))
     return 0 if mag == 0 else ((1 if t < 0 else 0) << (b - 1)) | mag
@@ -412,7 +434,7 @@ def inputs(seed):
     return {"a.weight": a, "b.weight": b}
 
 
-CODECS = ["f32", "dense:q4", "dense:q3:16", "dense:s4", "dense:s3:128", "dense:s3:64",
+CODECS = ["f32", "dense:q4", "dense:q3:16", "dense:e3", "dense:e4:16", "dense:e2:32", "dense:s4", "dense:s3:128", "dense:s3:64",
           "topk:64:4", "topk:64:4:b1", "topk:64:4:f32", "topk:512:300:b2", "slices:10"]
 
 

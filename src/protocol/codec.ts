@@ -11,7 +11,9 @@
  *   against one float32 scale per chunk; QUANT is `qB` (sign + B−1-bit magnitude of the
  *   chunk's max |x|, B in 2..8), `s4` (4 levels at ±0.4528σ, ±1.5104σ: the Lloyd–Max
  *   levels of a normal, σ the chunk's RMS; 2 bits) or `s3` (3 levels 0, ±1.2240σ; five
- *   per byte). A chunk whose scale is 0 sends no codes.
+ *   per byte), or `eB` (sign + B−1-bit exponent: |level| = r^−k of the chunk's max |x|,
+ *   r = 8, 4, 2 for B = 2, 3, 4, nearest in log scale — relative precision for small values,
+ *   no dead zone, the sign always kept). A chunk whose scale is 0 sends no codes.
  * - `topk:CHUNK:K[:VALUES]`: per chunk, the K largest |x| (fewer when fewer are nonzero),
  *   indices packed in ⌈log2 CHUNK⌉ bits, values `f32`, `b1` (sign × the chunk's mean |x|
  *   of the kept) or `b2` (sign + which of two magnitudes, default).
@@ -109,12 +111,13 @@ const S4_LEVELS = [-1.5104, -0.4528, 0.4528, 1.5104];
 const S4_CUT = 0.9816;
 const S3_LEVELS = [-1.224, 0, 1.224];
 const S3_CUT = 0.612;
+const EXP_CUTS: Record<number, number[]> = { 2: expCuts(2), 3: expCuts(3), 4: expCuts(4) };
 /** Largest accepted scale: keeps every decoded value finite. */
 export const MAX_SCALE = 1e30;
 
 function usage(text: string, why: string): never {
   throw new RangeError(
-    `Invalid codec '${text}': ${why}; use f32, dense:q4[:128], dense:s4[:128], dense:s3[:128], ` +
+    `Invalid codec '${text}': ${why}; use f32, dense:q4[:128], dense:e3[:128], dense:s4[:128], dense:s3[:128], ` +
       `topk:4096:64[:b2|b1|f32] or slices:100`,
   );
 }
@@ -147,7 +150,7 @@ export function parseCodec(text: string): CodecSpec {
     case "dense": {
       if (parts.length < 2 || parts.length > 3) usage(text, "expected dense:QUANT[:CHUNK]");
       const q = parts[1]!;
-      if (!/^(q[2-8]|s4|s3)$/.test(q)) usage(text, `unknown quantizer '${q}'`);
+      if (!/^(q[2-8]|e[2-4]|s4|s3)$/.test(q)) usage(text, `unknown quantizer '${q}'`);
       const chunk = parts[2] === undefined ? 128 : intIn(text, parts[2], 8, 1 << 20, "CHUNK");
       return { ...base, name: `dense:${q}:${chunk}`, kind: "dense", chunk, quant: q };
     }
@@ -171,7 +174,20 @@ export function parseCodec(text: string): CodecSpec {
 
 /** Bits of one dense code, or 0 for trits. */
 function denseBits(q: string): number {
-  return q[0] === "q" ? +q.slice(1) : q === "s4" ? 2 : 0;
+  return q[0] === "q" || q[0] === "e" ? +q.slice(1) : q === "s4" ? 2 : 0;
+}
+
+/** Ratio between consecutive magnitudes of the exponent quantizer `eB`. */
+function expRatio(b: number): number {
+  return b === 2 ? 8 : b === 3 ? 4 : 2;
+}
+
+/** Decision thresholds of `eB`: |t| ≥ T[k] picks magnitude k (T[k] = √(1/r) / r^k). */
+function expCuts(b: number): number[] {
+  const r = expRatio(b), n = 1 << (b - 1), out: number[] = [];
+  let p = 1;
+  for (let k = 0; k < n - 1; k++, p *= r) out.push(Math.sqrt(1 / r) / p);
+  return out;
 }
 
 /** Level of a dense code (in units of the chunk's scale). */
@@ -180,6 +196,11 @@ function denseLevel(q: string, code: number): number {
   if (q === "s3") return S3_LEVELS[code]!;
   const b = +q.slice(1), m = (1 << (b - 1)) - 1;
   const mag = code & m;
+  if (q[0] === "e") {
+    let l = 1;
+    for (let k = 0; k < mag; k++) l /= expRatio(b);
+    return code >> (b - 1) ? -l : l;
+  }
   return code >> (b - 1) ? -(mag / m) : mag / m;
 }
 
@@ -189,7 +210,7 @@ function denseCodeCount(q: string): number {
 }
 
 function denseScale(q: string, x: Float32Array, lo: number, hi: number): number {
-  if (q[0] === "q") {
+  if (q[0] === "q" || q[0] === "e") {
     let m = 0;
     for (let i = lo; i < hi; i++) m = Math.max(m, Math.abs(x[i]!));
     return m;
@@ -203,6 +224,12 @@ function denseCode(q: string, t: number): number {
   if (q === "s4") return t < -S4_CUT ? 0 : t < 0 ? 1 : t < S4_CUT ? 2 : 3;
   if (q === "s3") return t < -S3_CUT ? 0 : t <= S3_CUT ? 1 : 2;
   const b = +q.slice(1), m = (1 << (b - 1)) - 1;
+  if (q[0] === "e") {
+    const cuts = EXP_CUTS[b]!, a = Math.abs(t);
+    let k = 0;
+    while (k < cuts.length && a < cuts[k]!) k++;
+    return ((t < 0 ? 1 : 0) << (b - 1)) | k;
+  }
   const mag = Math.min(m, Math.round(Math.abs(t) * m));
   return mag === 0 ? 0 : ((t < 0 ? 1 : 0) << (b - 1)) | mag;
 }

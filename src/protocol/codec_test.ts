@@ -57,6 +57,8 @@ const SPECS = [
   "f32",
   "dense:q4",
   "dense:q2:16",
+  "dense:e3",
+  "dense:e4:16",
   "dense:s4",
   "dense:s3:128",
   "topk:64:4",
