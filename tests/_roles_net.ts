@@ -12,15 +12,15 @@ import {
 } from "@polkadot/util-crypto";
 import { type Hparams, resolveHparams } from "../src/hparams.ts";
 import { initParams } from "../src/model/init.ts";
-import { paramTable, type Tensors } from "../src/model/params.ts";
+import type { Tensors } from "../src/model/params.ts";
 import { type Dataset, embeddedDataset } from "../src/data/mod.ts";
-import { createTrainer, newAdamState, type Trainer } from "../src/train/trainer.ts";
+import { createTrainer, type Trainer } from "../src/train/trainer.ts";
 import { LocalStore } from "../src/store/local.ts";
 import type { Store } from "../src/store/mod.ts";
 import { Metrics } from "../src/metrics.ts";
 import { type MinerOptions, runMiner } from "../src/roles/miner.ts";
 import { runValidator, type ValidatorOptions } from "../src/roles/validator.ts";
-import type { Adversary } from "../src/roles/adversary.ts";
+import { type Adversary, strategyFor } from "../src/roles/adversary.ts";
 import type { Signer } from "../src/slices/wire.ts";
 import { FakeChain } from "./_fake_chain.ts";
 
@@ -148,11 +148,7 @@ export async function makeNet(
       };
       const done = o.role === "validator"
         ? runValidator(common, o.validator)
-        : runMiner({ ...common, opt: newAdamState(paramTable(hp.model)) }, {
-          adversary: o.role === "honest" ? undefined : o.role,
-          maxBatches: 2,
-          ...o.miner,
-        });
+        : runMiner(common, { strategy: strategyFor(o.role), maxBatches: 2, ...o.miner });
       runs.push(done);
       return { done, params };
     },

@@ -245,6 +245,7 @@ async function inspectWindowCmd(window: number, o: Options): Promise<number> {
         hp,
         await listPeers(chain, netuid),
         openStore,
+        window, // θ at N when the lead checkpointed N, else its newest before
       ).catch(() => null))?.params ?? initParams(hp.model, 0);
       dataset = await datasetFromFlags(o, hp, env);
       trainer = await createTrainer(hp, engineOptions(o, env));
@@ -257,7 +258,7 @@ async function inspectWindowCmd(window: number, o: Options): Promise<number> {
     if (plot) {
       const labels = r.pairwise.uids.map(String);
       const svg = heatMap({
-        title: `Window ${window}: cosine between deltas`,
+        title: `Window ${window}: cosine between updates`,
         labels,
         values: r.pairwise.cos,
       });

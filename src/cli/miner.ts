@@ -1,20 +1,20 @@
-/** `boltzmann miner`: train on the assigned pages and publish signed slices each window. */
+/** `boltzmann miner`: each window, compute an update at the shared θ_w and publish it signed. */
 import { type Command, parseCommand } from "./command.ts";
 import { buildParticipant, PARTICIPANT_ENV, PARTICIPANT_SURFACES } from "./participant.ts";
 import { MINER } from "./flags.ts";
 import { runMiner } from "../roles/miner.ts";
-import type { Adversary } from "../roles/adversary.ts";
-import { newAdamState } from "../train/trainer.ts";
-import { paramTable } from "../model/params.ts";
+import { type Adversary, strategyFor } from "../roles/adversary.ts";
 
 const SURFACES = [...PARTICIPANT_SURFACES, MINER];
 
 const ABOUT = [
   "boltzmann miner --wallet.name N --wallet.hotkey H --netuid U --bucket B [flags]",
   "",
-  "Each window: average peers' state slices in, apply peers' deltas, train on the pages",
-  "the chain assigns this uid until the window ends, publish signed delta and state",
-  "slices to the bucket, keep max_history windows. Commits the bucket on chain once.",
+  "Each window: apply the lead validator's manifest of the last window to the shared",
+  "model θ (re-syncing from its checkpoint when the digests disagree), compute the",
+  "gradient at θ_w on the pages the chain assigns this uid, encode it with error",
+  "feedback, publish the signed update to the bucket before the window's deadline.",
+  "Commits the bucket on chain once.",
   PARTICIPANT_ENV,
 ].join("\n");
 
@@ -27,10 +27,11 @@ export const command: Command = {
     const maxBatches = o.numOpt("max-batches");
     const p = await buildParticipant(o);
     try {
-      await runMiner(
-        { ...p, opt: newAdamState(paramTable(p.hp.model)) },
-        { adversary, maxBatches, maxWindows: p.maxWindows, dtype: p.dtype, saveState: p.saveState },
-      );
+      await runMiner(p, {
+        strategy: adversary ? strategyFor(adversary) : undefined,
+        maxBatches,
+        maxWindows: p.maxWindows,
+      });
     } finally {
       await p.close();
     }

@@ -11,7 +11,7 @@ import { engineOptions } from "./engine.ts";
 import { datasetFromFlags } from "./dataset.ts";
 import { connectFromFlags, policyFromFlags, s3FromEnv } from "./connect.ts";
 import { modelFingerprint } from "../hparams.ts";
-import { paramTable, type Tensors } from "../model/params.ts";
+import { paramTable } from "../model/params.ts";
 import { Metrics } from "../metrics.ts";
 import { type MetricsServer, serveMetrics } from "./metrics_server.ts";
 import { getLogger } from "../log.ts";
@@ -21,9 +21,8 @@ import type { Store } from "../store/mod.ts";
 import { createTrainer } from "../train/trainer.ts";
 import type { Chain, Hotkey } from "../chain/mod.ts";
 import { defaultWalletPath, loadHotkey } from "../chain/wallet.ts";
-import { listPeers } from "../roles/exchange.ts";
 import type { RoleDeps } from "../roles/miner.ts";
-import { saveState, startParams } from "../roles/resume.ts";
+import { startParams } from "../roles/resume.ts";
 
 const log = getLogger(["boltzmann", "cli"]);
 
@@ -39,10 +38,7 @@ export const PARTICIPANT_ENV = [
 
 /** Everything the role loops take, built from flags, and what the CLI needs besides. */
 export interface Participant extends RoleDeps<Hotkey, Chain> {
-  /** Saves the model after window `w` into the state directory (atomic). */
-  saveState(w: number, params: Tensors): Promise<void>;
   maxWindows?: number;
-  dtype: "F32" | "BF16";
   close(): Promise<void>;
 }
 
@@ -56,7 +52,6 @@ export async function buildParticipant(o: Options): Promise<Participant> {
   o.need("netuid", "the subnet to join");
   o.need("bucket", "s3://name[/prefix], file:///abs/dir, or a bucket name");
   const maxWindows = o.numOpt("max-windows");
-  const dtype = o.choice("dtype") === "bf16" ? "BF16" : "F32";
   const s3 = s3FromEnv(env);
   let store: Store, location: string;
   try {
@@ -72,11 +67,18 @@ export async function buildParticipant(o: Options): Promise<Participant> {
     hotkey: o.strOpt("wallet.hotkey") ?? "default",
   });
   const metrics = new Metrics();
-  const { chain, subtensor, netuid, openStore } = await connectFromFlags(
-    o,
-    "the subnet to join",
-    metrics,
-  );
+  // A busy node (a loaded machine running a whole devnet) may miss one connect timeout.
+  let conn;
+  for (let attempt = 1;; attempt++) {
+    try {
+      conn = await connectFromFlags(o, "the subnet to join", metrics);
+      break;
+    } catch (e) {
+      if (attempt >= 3 || !/timed out/.test((e as Error).message)) throw e;
+      log.warn(`${(e as Error).message}; retrying (${attempt} of 2)`);
+    }
+  }
+  const { chain, subtensor, netuid, openStore } = conn;
   const stateDir = o.strOpt("state-dir") ??
     `${env("XDG_CACHE_HOME") ?? `${env("HOME") ?? "."}/.cache`}/boltzmann/state/${key.ss58}`;
   // Our weights go through the chain's rate limit, version key and commit-reveal, with
@@ -84,12 +86,7 @@ export async function buildParticipant(o: Options): Promise<Participant> {
   await subtensor.attachWeights(key, netuid, stateDir);
   const dataset = await datasetFromFlags(o, hp, env);
   const trainer = await createTrainer(hp, engineOptions(o, env));
-  const params = await startParams(hp, {
-    checkpoint: o.strOpt("checkpoint"),
-    stateDir,
-    peers: () => listPeers(chain, netuid),
-    openStore,
-  });
+  const params = await startParams(hp, o.strOpt("checkpoint"));
   if (paramTable(hp.model).some((p) => params.get(p.name)?.length !== p.numel)) {
     throw new UsageError(
       "The checkpoint does not match the hyper-parameters' model: check --preset/--hparams",
@@ -122,11 +119,9 @@ export async function buildParticipant(o: Options): Promise<Participant> {
     dataset,
     trainer,
     params,
-    saveState: (w, p) => saveState(stateDir, hp, w, p),
     metrics,
     signal: ac.signal,
     maxWindows,
-    dtype,
     async close() {
       Deno.removeSignalListener("SIGINT", onSignal);
       Deno.removeSignalListener("SIGTERM", onSignal);

@@ -1,11 +1,11 @@
 /**
- * The cheaters `boltzmann devnet` runs to prove the incentive rule: each is a pure
- * function from what that cheater has (its honest delta, a peer's delta, last window's
- * delta, a key for its generator) to the delta it uploads. Reproducible: noise comes
- * from the keyed generator of src/model/init.ts, never `Math.random`.
- *
- * `lazy` trains honestly on pages that are not its own: the caller does the training on
- * other pages and passes that delta as `honest`; this module only returns it.
+ * How a miner decides what to upload: the honest strategy and the cheaters `boltzmann
+ * devnet` plugs in to prove the incentive rule. A {@link Strategy} says whether the miner
+ * follows the shared model θ_w (applies manifests, computes an update at θ_w and on which
+ * pages), what it needs from peers (an upload of this window or of the last), and maps
+ * what it has to the dense update it uploads ({@link adversaryDelta} for the cheaters:
+ * pure, reproducible, noise from the keyed generator of src/model/init.ts, never
+ * `Math.random`). The miner loop has no branch per cheater; it asks its strategy.
  *
  * @module
  */
@@ -109,4 +109,50 @@ export function adversaryDelta(kind: Adversary, ctx: AdversaryContext): Tensors 
     case "lazy":
       return map(need(kind, "honest", ctx.honest), (_, x) => x.slice());
   }
+}
+
+/** A miner's way of choosing its upload (see the module doc). */
+export interface Strategy {
+  readonly name: "honest" | Adversary;
+  /** Applies the lead's manifests and computes its update at θ_w. */
+  readonly followsModel: boolean;
+  /** The pages it computes on in window w (its own: w; `lazy`: someone else's). */
+  pagesWindow(w: number): number;
+  /** Keeps an error-feedback buffer across windows (else a fresh one per upload). */
+  readonly errorFeedback: boolean;
+  /** A peer's upload it works from: of this window (`now`), of the last (`before`). */
+  readonly needs: "none" | "now" | "before";
+  /** The dense update to encode and upload, from what it has. */
+  update(x: AdversaryContext): Tensors;
+}
+
+/** The honest miner: its own pages, its own update, error feedback. */
+export const HONEST: Strategy = Object.freeze({
+  name: "honest" as const,
+  followsModel: true,
+  pagesWindow: (w: number) => w,
+  errorFeedback: true,
+  needs: "none" as const,
+  update: (x: AdversaryContext) => need("lazy", "honest", x.honest),
+});
+
+/** Far from any real window: `lazy` computes on pages no validator assigns it. */
+const LAZY_OFFSET = 100_000;
+
+/** The strategy of `role`. */
+export function strategyFor(role: "honest" | Adversary): Strategy {
+  if (role === "honest") return HONEST;
+  const trains = role === "scaled" || role === "lazy";
+  return {
+    name: role,
+    followsModel: trains,
+    pagesWindow: (w) => (role === "lazy" ? w + LAZY_OFFSET : w),
+    errorFeedback: trains,
+    needs: role === "copycat" || role === "noisy-copy"
+      ? "now"
+      : role === "stale" || role === "random"
+      ? "before"
+      : "none",
+    update: (x) => adversaryDelta(role, x),
+  };
 }

@@ -1,23 +1,33 @@
 /**
- * What miners, validators and `inspect` share about moving slices: who the peers are
- * (metagraph + bucket commitments), the window's indices, publishing our own signed
- * slices, and fetching peers' slices with every one validated before it is used.
- * Not a role: roles import it, it imports no role.
+ * What miners, validators and `inspect` share about moving objects: who the peers are
+ * (metagraph + bucket commitments) and who leads, publishing our own signed upload, and
+ * the one fetch path for peers' uploads (size-capped, retried, validated strictly before
+ * a byte of it is used, every refusal logged once and counted) and for the lead's small
+ * JSON objects (manifests, scores, status). Not a role: roles import it, it imports no role.
  *
  * @module
  */
 import type { Hparams } from "../hparams.ts";
 import { modelFingerprint } from "../hparams.ts";
-import type { ParamSpec, Tensors } from "../model/params.ts";
-import { DERIVATION_VERSION, sliceIndices, sliceSeed } from "../window.ts";
-import type { SliceIndices } from "../slices/gather.ts";
-import { encodeSlice, type Signer, type SliceDtype, type SliceMeta } from "../slices/wire.ts";
-import { decodeSlice, sliceByteCap, SliceRejected } from "../slices/validate.ts";
+import { type ParamSpec, paramTable } from "../model/params.ts";
+import {
+  type CodecContext,
+  type CodecSpec,
+  DEFAULT_CODEC,
+  type EncodedUpdate,
+  parseCodec,
+  type ReadUpload,
+  readUpload,
+  uploadByteCap,
+  UploadRejected,
+  writeUpload,
+} from "../protocol/mod.ts";
+import type { Signer } from "../slices/wire.ts";
 import { type ObjectInfo, type Store, StoreError } from "../store/mod.ts";
-import { sliceKey } from "./keys.ts";
 import { withRetry } from "../store/download.ts";
 import type { Metrics } from "../metrics.ts";
 import { getLogger } from "../log.ts";
+import { objectKey } from "./keys.ts";
 
 const log = getLogger(["boltzmann", "exchange"]);
 
@@ -52,6 +62,12 @@ export function isValidator(p: Peer): boolean {
   return p.validatorPermit && p.stake > 0;
 }
 
+/** The lead validator: the most stake among validators, ties to the smaller hotkey. */
+export function leadOf(peers: readonly Peer[]): Peer | undefined {
+  return peers.filter(isValidator)
+    .sort((a, b) => b.stake - a.stake || (a.hotkey < b.hotkey ? -1 : 1))[0];
+}
+
 /** Peers of `netuid` with a commitment, by uid. */
 export async function listPeers(chain: PeerSource, netuid: number): Promise<Peer[]> {
   const [mg, commits] = await Promise.all([chain.metagraph(netuid), chain.commitments(netuid)]);
@@ -72,17 +88,17 @@ export async function listPeers(chain: PeerSource, netuid: number): Promise<Peer
 }
 
 /**
- * How much to trust each peer's slices: the weights the lead validator (most stake) set on
- * chain, by hotkey, so that peers' deltas shape the shared model in proportion to the
- * incentive they earned. Null while no weights are set (then every valid slice counts
- * equally) or when the chain client cannot tell.
+ * The weight of each peer's upload in the aggregate: the weights the lead validator set
+ * on chain, by hotkey (u16 / 65535), so that uploads shape the shared model in
+ * proportion to the incentive they earned. Null while the lead has set none (then every
+ * valid upload counts 1) or when the chain client cannot tell.
  */
 export async function trustWeights(
   chain: PeerSource,
   netuid: number,
   peers: readonly Peer[],
 ): Promise<Map<string, number> | null> {
-  const lead = peers.filter(isValidator).sort((a, b) => b.stake - a.stake)[0];
+  const lead = leadOf(peers);
   if (!lead || !chain.weights) return null;
   const row = (await chain.weights(netuid)).get(lead.uid);
   if (!row || !row.some(([, v]) => v > 0)) return null;
@@ -90,148 +106,189 @@ export async function trustWeights(
   return new Map(peers.map((p) => [p.hotkey, (byUid.get(p.uid) ?? 0) / 65535]));
 }
 
-/** Indices of `kind` slices for window `w`, from the hash of its seed block. */
-export function windowIndices(
-  kind: "state" | "delta",
-  blockHash: string,
-  table: readonly ParamSpec[],
-  compression: number,
-): Map<string, Uint32Array> {
-  const seed = sliceSeed(kind, blockHash);
-  return new Map(table.map((p) => [p.name, sliceIndices(seed, p.name, p.numel, compression)]));
+/** The network's codec: `hp.codec` when the hyper-parameters name one, else the default. */
+export function networkCodec(hp: Hparams): CodecSpec {
+  const spec = parseCodec((hp as { codec?: string }).codec ?? DEFAULT_CODEC);
+  if (spec.kind === "slices") {
+    // Its indices need each window's seed block hash on every read; the roles do not
+    // carry it (`bench converge` measures the seed's slices side by side instead).
+    throw new RangeError(`Codec '${spec.name}' is for benchmarks only: use a dense or topk codec`);
+  }
+  return spec;
 }
 
-/** Everything needed to publish or check slices for one model. */
-export interface SliceContext {
+/** Everything needed to publish or check uploads for one model. */
+export interface UploadContext {
   hp: Hparams;
   table: readonly ParamSpec[];
   fingerprint: string;
-  dtype: SliceDtype;
+  spec: CodecSpec;
   metrics?: Metrics;
+  /** Bytes moved since the last {@link takeTraffic}: what devnet reports per window. */
+  traffic: { up: number; down: number };
 }
 
-/** A context for `hp`'s model. */
-export function sliceContext(
-  hp: Hparams,
-  table: readonly ParamSpec[],
-  dtype: SliceDtype = "F32",
-  metrics?: Metrics,
-): SliceContext {
-  return { hp, table, fingerprint: modelFingerprint(hp.model), dtype, metrics };
+/** A context for `hp`'s model and network codec. */
+export function uploadContext(hp: Hparams, metrics?: Metrics): UploadContext {
+  return {
+    hp,
+    table: paramTable(hp.model),
+    fingerprint: modelFingerprint(hp.model),
+    spec: networkCodec(hp),
+    metrics,
+    traffic: { up: 0, down: 0 },
+  };
 }
 
-/** Signs and uploads one slice to our own store (retried on transient errors). */
-export async function publishSlice(
-  ctx: SliceContext,
+/** Bytes up and down since the last call (and resets the counters). */
+export function takeTraffic(ctx: UploadContext): { up: number; down: number } {
+  const t = { ...ctx.traffic };
+  ctx.traffic.up = 0;
+  ctx.traffic.down = 0;
+  return t;
+}
+
+function countUp(ctx: UploadContext, kind: string, n: number): void {
+  ctx.traffic.up += n;
+  ctx.metrics?.inc("boltzmann_bytes_up_total", { kind }, n, "Bytes uploaded");
+}
+
+function countDown(ctx: UploadContext, kind: string, n: number): void {
+  ctx.traffic.down += n;
+  ctx.metrics?.inc("boltzmann_bytes_down_total", { kind }, n, "Bytes downloaded");
+}
+
+/** Puts bytes under `key` in our own store (retried on transient errors), counted. */
+export async function putObject(
+  ctx: UploadContext,
+  store: Store,
+  key: string,
+  bytes: Uint8Array,
+): Promise<void> {
+  await withRetry(`Upload ${key}`, () => store.put(key, bytes), { retries: 2 });
+  countUp(ctx, key.slice(0, key.indexOf("-")), bytes.length);
+}
+
+/** Signs and uploads our update of window `w`; returns the bytes written. */
+export async function publishUpload(
+  ctx: UploadContext,
   store: Store,
   signer: Signer,
-  kind: "state" | "delta",
-  window: number,
-  slice: Tensors,
-  stats: { loss?: number; tokens?: number; batches?: number } = {},
-): Promise<number> {
-  const meta: SliceMeta = {
-    kind,
-    window,
+  w: number,
+  enc: EncodedUpdate,
+  stats: { theta?: string; loss?: number; tokens?: number; batches?: number } = {},
+): Promise<Uint8Array> {
+  const bytes = writeUpload(enc, {
+    window: w,
     hotkey: signer.address,
     fingerprint: ctx.fingerprint,
-    version: DERIVATION_VERSION,
     ...stats,
-  };
-  const bytes = encodeSlice(slice, meta, signer, ctx.dtype);
-  const key = sliceKey(kind, window, signer.address);
-  await withRetry(`Upload ${key}`, () => store.put(key, bytes), { retries: 2 });
-  ctx.metrics?.inc("boltzmann_bytes_up_total", { kind }, bytes.length, "Bytes uploaded");
-  return bytes.length;
+  }, signer);
+  await putObject(ctx, store, objectKey("update", w, signer.address), bytes);
+  return bytes;
 }
 
-/** One peer's slice that passed validation. */
-export interface Fetched {
+/** One peer's upload that passed validation. */
+export interface Fetched extends ReadUpload {
   peer: Peer;
-  meta: SliceMeta;
-  slice: Tensors;
-  bytes: number;
+  /** The file as downloaded (what a manifest pins by SHA-256). */
+  raw: Uint8Array;
   /** When the store says the object was written (ms since epoch; 0 if unknown). */
   uploadedAt: number;
 }
 
-/** A slice that was refused, and why (one line). */
+/** An upload that was refused, and why (one line). */
 export interface Rejection {
   uid: number;
   hotkey: string;
-  kind: "state" | "delta";
   window: number;
   reason: string;
 }
 
 /**
- * Fetches `kind` slices of window `w` from `peers` (in parallel, bounded), validating
- * each against the local table, indices, fingerprint, window, kind and uploader. A
- * missing object is skipped silently; every refusal is logged once and counted.
+ * Downloads a peer's update of window `w`: size-capped from the parameter table and
+ * codec, retried once on transient errors. Null when there is none (or the store is
+ * unreachable: logged).
+ * @throws {StoreError} non-retryable store refusals (too large, forbidden)
  */
-export async function fetchSlices(
-  ctx: SliceContext,
+export async function downloadUpload(
+  ctx: UploadContext,
+  peer: Peer,
+  openStore: (location: string) => Store,
+  w: number,
+  opts: { timeoutMs?: number; withTime?: boolean } = {},
+): Promise<{ bytes: Uint8Array; info?: ObjectInfo } | null> {
+  const key = objectKey("update", w, peer.hotkey);
+  const store = openStore(peer.location);
+  const maxBytes = uploadByteCap({ spec: ctx.spec, params: ctx.table });
+  let bytes: Uint8Array | null;
+  try {
+    bytes = await withRetry(
+      `Download ${key}`,
+      () => store.get(key, { maxBytes, timeoutMs: opts.timeoutMs ?? 10_000 }),
+      { retries: 1 },
+    );
+  } catch (e) {
+    if (e instanceof StoreError && !e.retryable) throw e;
+    log.info(`Cannot fetch ${key} from uid ${peer.uid}: ${(e as Error).message}`);
+    return null;
+  }
+  if (!bytes) return null;
+  countDown(ctx, "update", bytes.length);
+  const info = opts.withTime
+    ? (await store.list(key).catch(() => [])).find((o) => o.key === key)
+    : undefined;
+  return { bytes, info };
+}
+
+/**
+ * Fetches peers' updates of window `w` (in parallel, bounded) and validates each
+ * against the table, codec, fingerprint, window and uploader. A missing object is
+ * skipped silently; every refusal is logged once and counted.
+ */
+export async function fetchUploads(
+  ctx: UploadContext,
   peers: readonly Peer[],
   openStore: (location: string) => Store,
-  kind: "state" | "delta",
-  window: number,
-  indices: SliceIndices,
-  opts: { timeoutMs?: number; concurrency?: number } = {},
+  w: number,
+  opts: { timeoutMs?: number; concurrency?: number; codecCtx?: CodecContext } = {},
 ): Promise<{ accepted: Fetched[]; rejected: Rejection[] }> {
-  const maxBytes = sliceByteCap(ctx.table, indices, "F32");
   const accepted: Fetched[] = [], rejected: Rejection[] = [];
   const queue = [...peers];
   const worker = async () => {
     for (let p = queue.shift(); p; p = queue.shift()) {
-      const key = sliceKey(kind, window, p.hotkey);
+      const peer = p;
+      const key = objectKey("update", w, peer.hotkey);
       const reject = (reason: string) => {
-        rejected.push({ uid: p!.uid, hotkey: p!.hotkey, kind, window, reason });
+        rejected.push({ uid: peer.uid, hotkey: peer.hotkey, window: w, reason });
         // Braces would read as logtape placeholders: double them in untrusted text.
         const text = reason.replace(/[{}]/g, (c) => c + c);
-        log.warn(`Rejected ${key} from uid ${p!.uid}: ${text}`, {
+        log.warn(`Rejected ${key} from uid ${peer.uid}: ${text}`, {
           key,
-          uid: p!.uid,
-          kind,
-          window,
+          uid: peer.uid,
+          window: w,
           reason,
         });
-        ctx.metrics?.inc("boltzmann_rejections_total", { kind, reason: reason.split(":")[0]! });
+        ctx.metrics?.inc("boltzmann_rejections_total", { reason: reason.split(/[: ]/)[0]! });
       };
-      let bytes: Uint8Array | null;
-      let info: ObjectInfo | undefined;
+      let got;
       try {
-        const store = openStore(p.location);
-        bytes = await withRetry(
-          `Download ${key}`,
-          () => store.get(key, { maxBytes, timeoutMs: opts.timeoutMs ?? 10_000 }),
-          { retries: 1 },
-        );
-        if (bytes && kind === "delta") info = (await store.list(key)).find((o) => o.key === key);
+        got = await downloadUpload(ctx, peer, openStore, w, { ...opts, withTime: true });
       } catch (e) {
-        if (e instanceof StoreError && !e.retryable) reject(e.message);
-        else log.info(`Cannot fetch ${key} from uid ${p.uid}: ${(e as Error).message}`);
+        reject((e as Error).message);
         continue;
       }
-      if (!bytes) continue;
-      ctx.metrics?.inc("boltzmann_bytes_down_total", { kind }, bytes.length, "Bytes downloaded");
+      if (!got) continue;
       try {
-        const { meta, slice } = decodeSlice(bytes, {
-          table: ctx.table,
-          indices,
-          fingerprint: ctx.fingerprint,
-          window,
-          kind,
-          hotkey: p.hotkey,
-        });
+        const r = checkUpload(ctx, got.bytes, w, peer.hotkey, opts.codecCtx);
         accepted.push({
-          peer: p,
-          meta,
-          slice,
-          bytes: bytes.length,
-          uploadedAt: info?.lastModified.getTime() ?? 0,
+          ...r,
+          peer,
+          raw: got.bytes,
+          uploadedAt: got.info?.lastModified.getTime() ?? 0,
         });
       } catch (e) {
-        if (e instanceof SliceRejected) reject(e.reason);
+        if (e instanceof UploadRejected) reject(`${e.reason}: ${e.detail}`);
         else reject(`invalid: ${(e as Error).message}`);
       }
     }
@@ -239,4 +296,41 @@ export async function fetchSlices(
   await Promise.all(Array.from({ length: opts.concurrency ?? 4 }, worker));
   accepted.sort((a, b) => a.peer.uid - b.peer.uid);
   return { accepted, rejected };
+}
+
+/**
+ * Validates one upload's bytes for window `w` by `hotkey` (strict: readUpload).
+ * @throws {UploadRejected} naming the first problem
+ */
+export function checkUpload(
+  ctx: UploadContext,
+  bytes: Uint8Array,
+  w: number,
+  hotkey: string,
+  codecCtx?: CodecContext,
+): ReadUpload {
+  return readUpload(bytes, {
+    spec: ctx.spec,
+    params: ctx.table,
+    fingerprint: ctx.fingerprint,
+    window: w,
+    hotkey,
+    ctx: codecCtx,
+  });
+}
+
+/** A small JSON object of a peer (manifest, scores, status), or null when absent. */
+export async function getSmall(
+  ctx: UploadContext | null,
+  store: Store,
+  key: string,
+  maxBytes = 1 << 20,
+): Promise<Uint8Array | null> {
+  const bytes = await withRetry(
+    `Download ${key}`,
+    () => store.get(key, { maxBytes, timeoutMs: 10_000 }),
+    { retries: 1 },
+  );
+  if (bytes && ctx) countDown(ctx, key.slice(0, key.indexOf("-")), bytes.length);
+  return bytes;
 }

@@ -1,49 +1,59 @@
 /**
- * `inspect --window N`: everything a person debugging window N wants — who published
- * what (kind, bytes, dtype, norm, NaN/Inf, reported loss/tokens/batches, upload time),
- * rejections with reasons, pairwise cosines between the deltas, each delta against a
- * freshly computed gradient on its own pages, and the validators' scores for N.
+ * `inspect --window N`: everything a person debugging window N wants — who uploaded
+ * what (bytes, norm, the θ digest it says it was computed at, reported
+ * loss/tokens/batches, upload time), rejections with reasons, the lead's manifest (what
+ * was aggregated, θ digests before and after), pairwise cosines between the updates,
+ * each update against a freshly computed gradient at θ_N on its own pages, and the
+ * validators' scores for N. Downloads go through the validator's fetch path
+ * (exchange.ts `fetchUploads`), so inspect refuses exactly what a validator refuses.
  *
  * @module
  */
 import type { Hparams } from "../hparams.ts";
-import { modelFingerprint } from "../hparams.ts";
-import { paramTable, type Tensors } from "../model/params.ts";
-import { gather } from "../slices/gather.ts";
-import { decodeSlice, sliceByteCap, SliceRejected } from "../slices/validate.ts";
-import { sliceStats } from "../slices/summary.ts";
+import type { Tensors } from "../model/params.ts";
+import { computeUpdate } from "../protocol/mod.ts";
 import type { Store } from "../store/mod.ts";
-import { sliceKey } from "./keys.ts";
 import type { Dataset } from "../data/pages.ts";
 import type { Trainer } from "../train/trainer.ts";
-import { isValidator, listPeers, type PeerSource, windowIndices } from "./exchange.ts";
-import { cosine } from "../tensor_math.ts";
+import { cosine, norm } from "../tensor_math.ts";
+import {
+  fetchUploads,
+  getSmall,
+  isValidator,
+  leadOf,
+  listPeers,
+  type PeerSource,
+  uploadContext,
+} from "./exchange.ts";
+import { decodeManifest, MANIFEST_MAX_BYTES } from "./manifest.ts";
+import { windowPlan } from "./plan.ts";
 import type { ValidatorWindow } from "./validator.ts";
 
-/** One object of window N. */
+/** One upload of window N. */
 export interface UploadInfo {
   uid: number;
   hotkey: string;
-  kind: "state" | "delta";
   bytes: number;
   valid: boolean;
   reason?: string;
-  dtype?: string;
+  codec?: string;
   norm?: number;
-  nan?: number;
-  inf?: number;
+  theta?: string;
   loss?: number;
   tokens?: number;
   batches?: number;
   uploadedAt?: string;
-  /** cos(δ, ĝ) with ĝ freshly computed on the uploader's own pages (deltas only). */
+  /** In the lead's manifest of N, with this weight. */
+  weight?: number;
+  /** cos(update, ĝ) with ĝ freshly computed at θ_N on the uploader's own pages. */
   gradCos?: number;
 }
 
 /** What `inspect --window` reports (its `--json`). */
 export interface WindowInspection {
   window: number;
-  seedBlocks: { state: number; delta: number };
+  blocks: { start: number; deadline: number; scoreEnd: number };
+  manifest: { lead: string; baseDigest: string; digest: string; uids: number[] } | null;
   uploads: UploadInfo[];
   pairwise: { uids: number[]; cos: number[][] };
   scores: { validator: string; scores: ValidatorWindow["scores"] }[];
@@ -52,10 +62,10 @@ export interface WindowInspection {
 /** What inspecting a window needs. */
 export interface InspectDeps {
   hp: Hparams;
-  chain: PeerSource & { blockHash(block: number): Promise<string> };
+  chain: PeerSource;
   netuid: number;
   openStore: (location: string) => Store;
-  /** With these, each delta is compared with a freshly computed gradient. */
+  /** With these (θ_N), each update is compared with a freshly computed gradient. */
   dataset?: Dataset;
   trainer?: Trainer;
   params?: Tensors;
@@ -63,96 +73,75 @@ export interface InspectDeps {
 
 /** Gathers everything about window `w`; never throws for a bad upload (it is reported). */
 export async function inspectWindow(d: InspectDeps, w: number): Promise<WindowInspection> {
-  const { hp } = d;
-  const L = hp.windowLength;
-  const table = paramTable(hp.model);
-  const fingerprint = modelFingerprint(hp.model);
-  const idx = {
-    state: windowIndices("state", await d.chain.blockHash(w * L), table, hp.compression),
-    delta: windowIndices("delta", await d.chain.blockHash((w + 1) * L), table, hp.compression),
-  };
+  const plan = windowPlan(w, d.hp.windowLength);
+  const ctx = uploadContext(d.hp);
   const peers = await listPeers(d.chain, d.netuid);
-  const uploads: UploadInfo[] = [];
-  const deltas = new Map<number, Tensors>();
-  for (const p of peers) {
-    const store = d.openStore(p.location);
-    for (const kind of ["delta", "state"] as const) {
-      const key = sliceKey(kind, w, p.hotkey);
-      let bytes: Uint8Array | null;
-      let when: Date | undefined;
-      try {
-        bytes = await store.get(key, {
-          maxBytes: sliceByteCap(table, idx[kind]),
-          timeoutMs: 30_000,
-        });
-        when = (await store.list(key)).find((o) => o.key === key)?.lastModified;
-      } catch (e) {
-        uploads.push({
-          uid: p.uid,
-          hotkey: p.hotkey,
-          kind,
-          bytes: 0,
-          valid: false,
-          reason: (e as Error).message,
-        });
-        continue;
-      }
-      if (!bytes) continue;
-      const info: UploadInfo = {
-        uid: p.uid,
-        hotkey: p.hotkey,
-        kind,
-        bytes: bytes.length,
-        valid: false,
-        uploadedAt: when?.toISOString(),
-      };
-      try {
-        const s = decodeSlice(bytes, {
-          table,
-          indices: idx[kind],
-          fingerprint,
+  const miners = peers.filter((p) => !isValidator(p));
+  const got = await fetchUploads(ctx, miners, d.openStore, w);
+  const lead = leadOf(peers);
+  let manifest: WindowInspection["manifest"] = null;
+  const weights = new Map<number, number>();
+  if (lead) {
+    try {
+      const b = await getSmall(
+        null,
+        d.openStore(lead.location),
+        plan.keys.manifest(lead.hotkey),
+        MANIFEST_MAX_BYTES,
+      );
+      if (b) {
+        const m = decodeManifest(b, {
           window: w,
-          kind,
-          hotkey: p.hotkey,
+          lead: lead.hotkey,
+          fingerprint: ctx.fingerprint,
+          codec: ctx.spec.name,
         });
-        const st = sliceStats(s.slice).total;
-        Object.assign(info, {
-          valid: true,
-          dtype: s.dtype,
-          norm: st.norm,
-          nan: st.nan,
-          inf: st.inf,
-          loss: s.meta.loss,
-          tokens: s.meta.tokens,
-          batches: s.meta.batches,
-        });
-        if (kind === "delta") deltas.set(p.uid, s.slice);
-      } catch (e) {
-        info.reason = e instanceof SliceRejected
-          ? `${e.reason}: ${e.detail}`
-          : (e as Error).message;
+        for (const e of m.uploads) weights.set(e.uid, e.weight);
+        manifest = {
+          lead: m.lead,
+          baseDigest: m.baseDigest,
+          digest: m.digest,
+          uids: m.uploads.map((e) => e.uid),
+        };
       }
-      uploads.push(info);
-    }
+    } catch { /* no valid manifest: shown as none */ }
   }
+  const uploads: UploadInfo[] = [];
+  for (const f of got.accepted) {
+    uploads.push({
+      uid: f.peer.uid,
+      hotkey: f.peer.hotkey,
+      bytes: f.raw.length,
+      valid: true,
+      codec: f.enc.codec,
+      norm: norm(f.update),
+      theta: f.meta.theta,
+      loss: f.meta.loss,
+      tokens: f.meta.tokens,
+      batches: f.meta.batches,
+      uploadedAt: f.uploadedAt ? new Date(f.uploadedAt).toISOString() : undefined,
+      weight: weights.get(f.peer.uid),
+    });
+  }
+  for (const r of got.rejected) {
+    uploads.push({ uid: r.uid, hotkey: r.hotkey, bytes: 0, valid: false, reason: r.reason });
+  }
+  uploads.sort((a, b) => a.uid - b.uid);
   if (d.trainer && d.dataset && d.params) {
-    for (const u of uploads) {
-      const delta = deltas.get(u.uid);
-      if (u.kind !== "delta" || !delta) continue;
-      const batches = (await d.dataset.batchesFor(w, u.uid)).slice(0, Math.max(1, u.batches ?? 1));
-      const g = gather((await d.trainer.lossAndGrad(d.params, batches)).grads, idx.delta);
-      u.gradCos = cosine(delta, g);
+    for (const f of got.accepted) {
+      const batches = (await d.dataset.batchesFor(w, f.peer.uid))
+        .slice(0, Math.max(1, f.meta.batches ?? 1));
+      const g = await computeUpdate(d.trainer, d.params, batches);
+      uploads.find((u) => u.uid === f.peer.uid)!.gradCos = cosine(f.update, g);
     }
   }
-  const uids = [...deltas.keys()].sort((a, b) => a - b);
-  const cos = uids.map((a) => uids.map((b) => cosine(deltas.get(a)!, deltas.get(b)!)));
+  const byUid = new Map(got.accepted.map((f) => [f.peer.uid, f.update]));
+  const uids = [...byUid.keys()].sort((a, b) => a - b);
+  const cos = uids.map((a) => uids.map((b) => cosine(byUid.get(a)!, byUid.get(b)!)));
   const scores: WindowInspection["scores"] = [];
   for (const p of peers.filter(isValidator)) {
     try {
-      const b = await d.openStore(p.location).get(`scores-${w}-${p.hotkey}.json`, {
-        maxBytes: 1 << 20,
-        timeoutMs: 10_000,
-      });
+      const b = await getSmall(null, d.openStore(p.location), plan.keys.scores(p.hotkey));
       if (b) {
         const r = JSON.parse(new TextDecoder().decode(b)) as ValidatorWindow;
         if (Array.isArray(r.scores)) scores.push({ validator: p.hotkey, scores: r.scores });
@@ -161,7 +150,8 @@ export async function inspectWindow(d: InspectDeps, w: number): Promise<WindowIn
   }
   return {
     window: w,
-    seedBlocks: { state: w * L, delta: (w + 1) * L },
+    blocks: { start: plan.start, deadline: plan.deadline, scoreEnd: plan.scoreEnd },
+    manifest,
     uploads,
     pairwise: { uids, cos },
     scores,
@@ -175,30 +165,35 @@ function num(x: number | undefined, digits = 4): string {
 /** The table form of an inspection. */
 export function formatInspection(r: WindowInspection): string {
   const lines = [
-    `window ${r.window} (state indices seeded by block ${r.seedBlocks.state}, delta by block ${r.seedBlocks.delta})`,
+    `window ${r.window} (blocks ${r.blocks.start}–${
+      r.blocks.deadline - 1
+    }, deadline ${r.blocks.deadline})`,
+    r.manifest
+      ? `manifest by ${r.manifest.lead}: ${r.manifest.uids.length} uploads, θ ${
+        r.manifest.baseDigest.slice(0, 12)
+      } → ${r.manifest.digest.slice(0, 12)}`
+      : "no manifest from the lead",
     "",
-    "uid  kind   bytes      dtype  norm       nan inf loss    tokens batches grad-cos  status",
+    "uid  bytes      norm       θ            loss    tokens batches weight grad-cos  status",
   ];
   for (const u of r.uploads) {
     lines.push(
       [
         String(u.uid).padEnd(4),
-        u.kind.padEnd(6),
         String(u.bytes).padEnd(10),
-        (u.dtype ?? "-").padEnd(6),
         num(u.norm, 6).padEnd(10),
-        String(u.nan ?? "-").padEnd(3),
-        String(u.inf ?? "-").padEnd(3),
+        (u.theta?.slice(0, 12) ?? "-").padEnd(12),
         num(u.loss).padEnd(7),
         String(u.tokens ?? "-").padEnd(6),
         String(u.batches ?? "-").padEnd(7),
+        num(u.weight, 3).padEnd(6),
         num(u.gradCos).padEnd(9),
         u.valid ? "ok" : `REJECTED ${u.reason}`,
       ].join(" "),
     );
   }
   if (r.pairwise.uids.length) {
-    lines.push("", "pairwise cosine between deltas:");
+    lines.push("", "pairwise cosine between updates:");
     lines.push("      " + r.pairwise.uids.map((u) => String(u).padStart(7)).join(""));
     r.pairwise.uids.forEach((u, i) =>
       lines.push(

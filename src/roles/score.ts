@@ -29,6 +29,11 @@ export interface ScoreParams {
   normCap: number;
   /** Two uploads with cosine at or above this (on the comparison sample) are copies. */
   duplicateCos: number;
+  /**
+   * Two sparse uploads (top-k codecs: under half the sampled coordinates non-zero) whose
+   * non-zero coordinates overlap at least this much (Jaccard, on the sample) are copies.
+   */
+  duplicateOverlap: number;
   /** Coordinates compared by the duplicate detector (a fixed stride sample). */
   duplicateSample: number;
   /** Use the mean of per-tensor cosines instead of one cosine over all tensors. */
@@ -41,6 +46,7 @@ export const DEFAULT_SCORE_PARAMS: Readonly<ScoreParams> = Object.freeze({
   normTolerance: 1.5,
   normCap: Infinity,
   duplicateCos: 0.97,
+  duplicateOverlap: 0.9,
   duplicateSample: 1 << 16,
   perTensor: false,
 });
@@ -247,9 +253,28 @@ export function scoreDelta(input: ScoreInput): WindowScore {
 // ---------------------------------------------------------------------------------------
 // The whole window: duplicates, stale copies, the reference norm.
 
-/** Stride sample of a delta's values (all tensors in key order, flattened). */
-function sample(a: Tensors, k: number): Float64Array {
-  const n = numel(a);
+/**
+ * What the duplicate detector keeps of an upload: its stride sample as one tensor, so a
+ * validator can compare next window's uploads with this one's without holding it whole.
+ */
+export function duplicateSample(
+  a: Tensors,
+  k = DEFAULT_SCORE_PARAMS.duplicateSample,
+  n = numel(a),
+): Tensors {
+  return new Map([["sample", Float32Array.from(sample(a, k, n))]]);
+}
+
+/**
+ * Stride sample of a delta's values (all tensors in key order, flattened). A tensor
+ * that is already a sample (one tensor named `sample`) is returned as it is.
+ */
+function sample(a: Tensors, k: number, total = numel(a)): Float64Array {
+  if (a.size === 1 && a.has("sample")) return Float64Array.from(a.get("sample")!);
+  return strideSample(a, k, total);
+}
+
+function strideSample(a: Tensors, k: number, n: number): Float64Array {
   const stride = Math.max(1, Math.ceil(n / k));
   const out = new Float64Array(Math.ceil(n / stride));
   let g = 0, j = 0;
@@ -273,6 +298,21 @@ function cosArr(x: Float64Array, y: Float64Array): number {
   return xx === 0 || yy === 0 ? 0 : xy / Math.sqrt(xx * yy);
 }
 
+/** Jaccard overlap of the non-zero coordinates; -1 unless both are sparse (< half non-zero). */
+function overlap(x: Float64Array, y: Float64Array): number {
+  if (x.length !== y.length) return -1;
+  let both = 0, either = 0, nx = 0, ny = 0;
+  for (let i = 0; i < x.length; i++) {
+    const a = x[i] !== 0, b = y[i] !== 0;
+    if (a) nx++;
+    if (b) ny++;
+    if (a && b) both++;
+    if (a || b) either++;
+  }
+  if (2 * nx >= x.length || 2 * ny >= y.length || either === 0) return -1;
+  return both / either;
+}
+
 /** Result of {@link findDuplicates}. */
 export interface Duplicates {
   /** Groups (size ≥ 2) of current uploads that are copies of each other, by index. */
@@ -283,8 +323,10 @@ export interface Duplicates {
 
 /**
  * Finds near-identical uploads: pairs of the current window whose cosine on a fixed
- * stride sample of `sampleSize` coordinates is ≥ `threshold` (grouped transitively),
- * and current uploads that match any upload of the previous window the same way.
+ * stride sample of `sampleSize` coordinates is ≥ `threshold`, or, both sparse, whose
+ * non-zero coordinates overlap ≥ `overlapThreshold` (grouped transitively), and current
+ * uploads that match any upload of the previous window the same way (`previous` may hold
+ * full updates or their {@link duplicateSample}s).
  * All-zero and non-finite deltas never match (they are zeroed by other rules).
  */
 export function findDuplicates(
@@ -292,23 +334,27 @@ export function findDuplicates(
   previous: readonly Tensors[],
   threshold = DEFAULT_SCORE_PARAMS.duplicateCos,
   sampleSize = DEFAULT_SCORE_PARAMS.duplicateSample,
+  overlapThreshold = DEFAULT_SCORE_PARAMS.duplicateOverlap,
 ): Duplicates {
   const usable = (t: Tensors) => allFinite(t) && norm(t) > 0;
-  const cur = current.map((t) => (usable(t) ? sample(t, sampleSize) : null));
-  const prev = previous.filter(usable).map((t) => sample(t, sampleSize));
+  const n = current.length ? numel(current[0]!) : 0;
+  const cur = current.map((t) => (usable(t) ? sample(t, sampleSize, n) : null));
+  const prev = previous.filter(usable).map((t) => sample(t, sampleSize, n));
+  const same = (a: Float64Array, b: Float64Array) =>
+    cosArr(a, b) >= threshold || overlap(a, b) >= overlapThreshold;
   const parent = cur.map((_, i) => i);
   const root = (i: number): number => (parent[i] === i ? i : (parent[i] = root(parent[i]!)));
   for (let i = 0; i < cur.length; i++) {
     for (let j = i + 1; j < cur.length; j++) {
       const a = cur[i], b = cur[j];
-      if (a && b && cosArr(a, b) >= threshold) parent[root(j)] = root(i);
+      if (a && b && same(a, b)) parent[root(j)] = root(i);
     }
   }
   const byRoot = new Map<number, number[]>();
   cur.forEach((_, i) => byRoot.set(root(i), [...(byRoot.get(root(i)) ?? []), i]));
   const stale = new Set<number>();
   cur.forEach((a, i) => {
-    if (a && prev.some((b) => cosArr(a, b) >= threshold)) stale.add(i);
+    if (a && prev.some((b) => same(a, b))) stale.add(i);
   });
   return { groups: [...byRoot.values()].filter((g) => g.length > 1), stale };
 }
@@ -373,6 +419,7 @@ export function scoreWindow(
     previous,
     p.duplicateCos,
     p.duplicateSample,
+    p.duplicateOverlap,
   );
   const loser = new Set<number>();
   for (const g of dups.groups) {

@@ -1,35 +1,43 @@
 /**
- * The validator loop. For each window w:
- *   block w·L+1      sync exactly as miners do (peers' `state` of w, `delta` of w−1) → θ_w;
- *                    held-out loss of θ_w (the shared model's progress);
- *   block (w+1)·L+2  fetch every miner's `delta` of w (uploads after block (w+1)·L+1 are
- *                    late), recompute each miner's gradient at θ_w on its own pages and
- *                    one gradient on held-out pages, score (score.ts: own-vs-other
- *                    margin, duplicates, stale copies, norm), in a rotating order while the
- *                    window allows; update the moving average; every `weightsInterval`
- *                    windows set weights on chain; publish the scores as JSON.
- * The lead validator (highest stake) also publishes a full checkpoint every
- * `checkpointInterval` windows so late joiners can start from it.
+ * The validator loop on protocol v2 (docs/PROTOCOL.md, "The window timeline"). For each
+ * window w (windowPlan):
+ *   block w·L       θ_w: the lead (most stake) holds it already; any other validator
+ *                   applies the lead's manifest of w−1 like a miner (shared.ts); held-out
+ *                   loss of θ_w (the shared model's progress);
+ *   block (w+1)·L   the deadline: fetch every miner's upload of w (the one fetch path,
+ *                   strict). The lead publishes the signed manifest of exactly the valid
+ *                   uploads it aggregates, each weighted by its on-chain weights once
+ *                   they exist, applies it → θ_{w+1}, and puts θ_{w+1}'s digest in it;
+ *   until (w+2)·L   score w's uploads at θ_w (score.ts: the gradient on the miner's own
+ *                   pages against one on pages of the validator's secret choosing,
+ *                   duplicates, stale copies, norm), rotating, while the window allows;
+ *                   moving scores; every `weightsInterval` windows set weights on
+ *                   chain; publish the scores and our status.
+ * The lead also publishes a checkpoint (θ_w and the outer state) at its first window and
+ * every `checkpointInterval` windows, so that anyone can re-sync.
  *
  * @module
  */
-import { paramTable, type Tensors } from "../model/params.ts";
+import type { Tensors } from "../model/params.ts";
 import { getLogger } from "../log.ts";
-import { windowOf } from "../window.ts";
-import { gather } from "../slices/gather.ts";
+import { computeUpdate, type OuterState, paramsDigest } from "../protocol/mod.ts";
+import { allFinite, clone, norm } from "../tensor_math.ts";
 import { BlockClock, Stopped } from "./clock.ts";
 import {
-  fetchSlices,
+  type Fetched,
+  fetchUploads,
   isValidator,
+  leadOf,
   listPeers,
   type Peer,
-  sliceContext,
+  putObject,
   trustWeights,
-  windowIndices,
+  type UploadContext,
+  uploadContext,
 } from "./exchange.ts";
-import { allFinite, norm } from "../tensor_math.ts";
 import {
   DEFAULT_SCORE_PARAMS,
+  duplicateSample,
   findDuplicates,
   measureDelta,
   type MeasuredUpload,
@@ -42,7 +50,18 @@ import {
   type WindowScore,
 } from "./score.ts";
 import { publishCheckpoint } from "./checkpoints.ts";
-import { type RoleChain, type RoleDeps, syncWindow } from "./miner.ts";
+import { encodeManifest, type ManifestEntry, sha256Hex } from "./manifest.ts";
+import { windowAt, type WindowPlan, windowPlan } from "./plan.ts";
+import { cleanOld, keepWindows } from "./keys.ts";
+import { leadHistory, waitForManifest } from "./history.ts";
+import { applyUpdates, catchUp, type ModelAt, outerHparams, startModel } from "./shared.ts";
+import {
+  ensureRegisteredAndCommitted,
+  publishStatus,
+  type RoleChain,
+  type RoleDeps,
+  type WindowReport,
+} from "./miner.ts";
 
 const log = getLogger(["boltzmann", "validator"]);
 
@@ -69,6 +88,8 @@ export interface ValidatorOptions {
   heldOutBatches?: number;
   /** Version key passed to set_weights. */
   versionKey?: number;
+  /** The secret that picks the comparison pages (default: random per process). */
+  secret?: number;
   onWindow?: (w: number, r: ValidatorWindow) => void | Promise<void>;
 }
 
@@ -76,6 +97,12 @@ export interface ValidatorOptions {
 export interface ValidatorWindow {
   window: number;
   heldOutLoss: number;
+  /** paramsDigest(θ_w): the model every upload of w should have been computed at. */
+  digest: string;
+  /** Whether we led (published the manifest of w). */
+  lead: boolean;
+  /** Uploads the manifest of w aggregated (the lead's), by uid. */
+  aggregated: number[];
   scores: {
     uid: number;
     hotkey: string;
@@ -87,10 +114,14 @@ export interface ValidatorWindow {
     reasons: string[];
     loss?: number;
     batches?: number;
+    /** The θ digest the upload says it was computed at. */
+    theta?: string;
   }[];
   rejected: { uid: number; hotkey: string; reason: string }[];
   unscored: number[];
   weights?: { uids: number[]; weights: number[] };
+  bytesUp: number;
+  bytesDown: number;
 }
 
 /** Runs the validator until the signal aborts or `maxWindows` windows have passed. */
@@ -100,65 +131,61 @@ export async function runValidator<K>(
 ): Promise<void> {
   const { hp } = d;
   const L = hp.windowLength;
-  const table = paramTable(hp.model);
-  const ctx = sliceContext(hp, table, "F32", d.metrics);
+  const ctx = uploadContext(hp, d.metrics);
   const me = d.signer.address;
-  const clock = await BlockClock.start(d.chain);
+  const secret = o.secret ?? crypto.getRandomValues(new Uint32Array(1))[0]!;
+  const model: ModelAt = startModel(d.params);
+  let peers: Peer[] = [];
+  const history = leadHistory({
+    hp,
+    ctx,
+    openStore: d.openStore,
+    peers: () => peers,
+    lead: () => leadOf(peers),
+  });
   let moving = new Map<number, MovingScore>();
-  let previous: Tensors[] = [];
+  let previous: Tensors[] = []; // duplicate samples of last window's uploads (stale copies)
   let recentNorms: number[][] = []; // norms that earned a score, last few windows
+  let ledBefore = false;
+  const clock = await BlockClock.start(d.chain);
   try {
     await clock.waitFor(0, d.signal);
-    const mg = await d.chain.metagraph(d.netuid);
-    if (!mg.hotkeys.includes(me)) {
-      throw new Error(
-        `Hotkey ${me} is not registered on netuid ${d.netuid}: register it first (btcli subnet register)`,
-      );
-    }
-    const commits = await d.chain.commitments(d.netuid);
-    if (commits.get(me) !== d.location) await d.chain.setCommitment(d.key, d.netuid, d.location);
-    let w = windowOf(clock.block, L) + 1;
+    await ensureRegisteredAndCommitted(d);
+    let w = windowAt(clock.block, L) + 1;
     for (let done = 0; o.maxWindows === undefined || done < o.maxWindows; done++, w++) {
+      const plan = windowPlan(w, L);
+      await clock.waitFor(plan.start, d.signal);
       try {
-        await clock.waitFor(w * L + 1, d.signal);
-        const hash = await clock.hashOf(w * L);
-        const all = await listPeers(d.chain, d.netuid);
-        const peers = all.filter((p) => p.hotkey !== me);
-        await syncWindow(
-          ctx,
-          d,
-          peers,
-          w,
-          windowIndices("state", hash, table, hp.compression),
-          windowIndices("delta", hash, table, hp.compression),
-          await trustWeights(d.chain, d.netuid, all),
-        );
+        peers = await listPeers(d.chain, d.netuid);
+        const lead = leadOf(peers)?.hotkey === me;
+        // 1. θ_w, and what we score window w at.
+        const resynced = await holdTheta(d, ctx, model, history, clock, plan, lead, ledBefore);
+        ledBefore = lead;
+        const digest = paramsDigest(model.params);
+        const thetaW = clone(model.params);
+        const outerW = cloneOuter(model.outer);
         const heldOut = await d.trainer.loss(
-          d.params,
+          model.params,
           await d.dataset.evalBatches(o.heldOutBatches ?? 2),
         );
         d.metrics.set("boltzmann_heldout_loss", heldOut, {}, "Held-out loss of the shared model");
-        if (w % hp.checkpointInterval === 0 && isLead(peers, mg.stake, mg.hotkeys, me)) {
-          await publishCheckpoint(d.store, hp, d.params, w, me).catch((e) =>
-            log.warn(`Checkpoint of window ${w} not published: ${(e as Error).message}`)
-          );
-        }
-        // Score window w's deltas once their deadline has passed.
-        await clock.waitFor((w + 1) * L + 1, d.signal);
+        // 2. The deadline: every miner's upload of w.
+        await clock.waitFor(plan.deadline, d.signal);
         const deadlineMs = Date.now();
-        await clock.waitFor((w + 1) * L + 2, d.signal);
-        const r = await scoreDeltas(
-          d,
-          o,
-          ctx,
-          clock,
-          peers,
-          w,
-          previous,
+        const miners = peers.filter((p) => !isValidator(p));
+        const got = await fetchUploads(ctx, miners, d.openStore, w);
+        // 3. The lead's manifest, and θ_{w+1}.
+        const aggregated = lead
+          ? await publishManifest(d, ctx, model, plan, got.accepted, peers)
+          : [];
+        // 4. Score w's uploads at θ_w.
+        const r = await scoreUploads(d, o, clock, plan, thetaW, outerW, got, previous, {
           deadlineMs,
-          recentNorms.flat(),
-        );
-        previous = r.deltas;
+          recentNorms: recentNorms.flat(),
+          secret,
+          miners,
+        });
+        previous = got.accepted.map((f) => duplicateSample(f.update));
         recentNorms = [...recentNorms, r.scored.filter((s) => s.score > 0).map((s) => s.norm)]
           .slice(-3);
         moving = updateMoving(
@@ -166,13 +193,29 @@ export async function runValidator<K>(
           new Map(r.scored.map((s) => [s.uid, { hotkey: s.hotkey, score: s.score }])),
           hp.movingAlpha,
         );
+        const status: WindowReport = {
+          window: w,
+          digest,
+          resynced,
+          batches: 0,
+          tokens: 0,
+          published: lead,
+          bytesUp: 0,
+          bytesDown: 0,
+        };
         const out: ValidatorWindow = {
           window: w,
           heldOutLoss: heldOut,
+          digest,
+          lead,
+          aggregated,
           scores: r.scored.map((s) => ({ ...s, moving: moving.get(s.uid)?.value ?? 0 })),
-          rejected: r.rejected,
+          rejected: got.rejected.map((x) => ({ uid: x.uid, hotkey: x.hotkey, reason: x.reason })),
           unscored: r.unscored,
+          bytesUp: 0,
+          bytesDown: 0,
         };
+        // 5. Weights on chain every weightsInterval windows.
         if ((w + 1) % hp.weightsInterval === 0) {
           const wts = weightsFromScores(moving);
           if (wts.weights.some((x) => x > 0)) {
@@ -193,11 +236,15 @@ export async function runValidator<K>(
           d.metrics.set("boltzmann_score", s.score, { uid: s.uid }, "Score of the last window");
           d.metrics.set("boltzmann_moving_score", s.moving, { uid: s.uid }, "Moving score");
         }
-        await d.store.put(
-          `scores-${w}-${me}.json`,
-          new TextEncoder().encode(JSON.stringify(out)),
-        ).catch((e) => log.warn(`Scores of window ${w} not published: ${(e as Error).message}`));
-        await d.store.delete(`scores-${w - hp.maxHistory}-${me}.json`).catch(() => {});
+        // 6. Publish status and scores; retention.
+        await publishStatus(ctx, d.store, me, status);
+        out.bytesUp = status.bytesUp;
+        out.bytesDown = status.bytesDown;
+        await d.store.put(plan.keys.scores(me), new TextEncoder().encode(JSON.stringify(out)))
+          .catch((e) => log.warn(`Scores of window ${w} not published: ${(e as Error).message}`));
+        await cleanOld(d.store, me, w, keepWindows(hp)).catch((e) =>
+          log.warn(`Cleaning old objects: ${(e as Error).message}`)
+        );
         log.info(
           `Window ${w}: held-out loss ${heldOut.toFixed(4)}; scores ${
             out.scores.map((s) => `${s.uid}=${s.score.toFixed(4)}`).join(" ")
@@ -205,6 +252,7 @@ export async function runValidator<K>(
           {
             window: w,
             heldout_loss: heldOut,
+            digest,
             scores: Object.fromEntries(out.scores.map((s) => [s.uid, s.score])),
             rejected: out.rejected.length,
           },
@@ -223,50 +271,144 @@ export async function runValidator<K>(
   }
 }
 
-/** The highest-stake participant with a permit (ties: smallest hotkey) publishes checkpoints. */
-function isLead(peers: readonly Peer[], stake: number[], hotkeys: string[], me: string): boolean {
-  const mine = stake[hotkeys.indexOf(me)] ?? 0;
-  return !peers.some((p) =>
-    isValidator(p) && (p.stake > mine || (p.stake === mine && p.hotkey < me))
-  );
+/**
+ * Brings our θ to window w. A follower catches up on the lead's manifests (waiting for
+ * the newest until the deadline). The lead is the authority: when its θ is not at w
+ * (it starts, restarts, or just took the lead) it catches up on what it published
+ * before as far as it can, then declares its θ to be θ_w and publishes a checkpoint so
+ * that everyone re-syncs to it. Returns whether we re-synced.
+ */
+async function holdTheta<K>(
+  d: ValidatorDeps<K>,
+  ctx: UploadContext,
+  model: ModelAt,
+  history: ReturnType<typeof leadHistory>,
+  clock: BlockClock,
+  plan: WindowPlan,
+  lead: boolean,
+  ledBefore: boolean,
+): Promise<boolean> {
+  const w = plan.window;
+  const opts = { ...ctx, outer: outerHparams(d.hp) };
+  if (!lead) {
+    const waitManifest = (v: number) => waitForManifest(history, v, clock, plan.deadline, d.signal);
+    return (await catchUp(model, w, history, { ...opts, waitManifest })).resynced;
+  }
+  let resynced = false;
+  const fresh = model.window !== w || !ledBefore;
+  if (model.window !== w) {
+    try {
+      resynced = (await catchUp(model, w, history, { ...opts, waitManifest: history.manifest }))
+        .resynced;
+    } catch (e) {
+      log.warn(
+        `Window ${w}: leading from our own θ of window ${model.window} (${(e as Error).message})`,
+      );
+    }
+    model.window = w;
+  }
+  if (fresh || w % d.hp.checkpointInterval === 0) {
+    await publishCheckpoint(d.store, d.hp, model, d.signer.address).catch((e) =>
+      log.warn(`Checkpoint of window ${w} not published: ${(e as Error).message}`)
+    );
+  }
+  return resynced;
 }
 
-async function scoreDeltas<K>(
+/**
+ * The lead's step at the deadline: the manifest of exactly the valid uploads it fetched
+ * whose uploader has on-chain weight (all of them while no weights are set), weighted by
+ * it; applied to θ_w → θ_{w+1}; signed and published with both digests.
+ * @returns the uids aggregated
+ */
+async function publishManifest<K>(
+  d: ValidatorDeps<K>,
+  ctx: UploadContext,
+  model: ModelAt,
+  plan: WindowPlan,
+  accepted: readonly Fetched[],
+  peers: readonly Peer[],
+): Promise<number[]> {
+  const trust = await trustWeights(d.chain, d.netuid, peers);
+  const use = accepted
+    .map((f) => ({ f, weight: trust ? trust.get(f.peer.hotkey) ?? 0 : 1 }))
+    .filter((x) => x.weight > 0);
+  const entries: ManifestEntry[] = use.map(({ f, weight }) => ({
+    uid: f.peer.uid,
+    hotkey: f.peer.hotkey,
+    sha256: sha256Hex(f.raw),
+    bytes: f.raw.length,
+    weight,
+  }));
+  const baseDigest = paramsDigest(model.params);
+  const digest = applyUpdates(
+    model,
+    use.map(({ f, weight }) => ({ update: f.update, weight, key: f.peer.hotkey })),
+    outerHparams(d.hp),
+  );
+  const bytes = encodeManifest({
+    window: plan.window,
+    lead: d.signer.address,
+    fingerprint: ctx.fingerprint,
+    codec: ctx.spec.name,
+    baseDigest,
+    digest,
+    uploads: entries,
+  }, d.signer);
+  await putObject(ctx, d.store, plan.keys.manifest(d.signer.address), bytes);
+  log.info(
+    `Window ${plan.window}: manifest of ${entries.length} uploads, θ → ${digest.slice(0, 12)}`,
+  );
+  return entries.map((e) => e.uid).sort((a, b) => a - b);
+}
+
+function cloneOuter(s: OuterState): OuterState {
+  return { ...s, m: clone(s.m), v: clone(s.v) };
+}
+
+/**
+ * Pages of the validator's secret choosing for window w: a window number no miner is
+ * assigned near w, derived from the secret, so no miner can train for them.
+ */
+export function secretWindow(secret: number, w: number): number {
+  return 1_000_000 + (((secret ^ Math.imul(w + 1, 0x9e3779b1)) >>> 0) % 1_000_000_000);
+}
+
+/** Scores window w's uploads at θ_w; see the module doc and docs/INCENTIVES.md. */
+async function scoreUploads<K>(
   d: ValidatorDeps<K>,
   o: ValidatorOptions,
-  ctx: ReturnType<typeof sliceContext>,
   clock: BlockClock,
-  peers: readonly Peer[],
-  w: number,
+  plan: WindowPlan,
+  thetaW: Tensors,
+  outerW: OuterState,
+  got: { accepted: Fetched[]; rejected: { uid: number; reason: string }[] },
   previous: Tensors[],
-  deadlineMs: number,
-  recentNorms: number[],
+  x: { deadlineMs: number; recentNorms: number[]; secret: number; miners: readonly Peer[] },
 ) {
-  const L = d.hp.windowLength;
-  const table = ctx.table;
-  const idx = windowIndices("delta", await clock.hashOf((w + 1) * L), table, d.hp.compression);
-  const miners = peers.filter((p) => !isValidator(p));
-  const got = await fetchSlices(ctx, miners, d.openStore, "delta", w, idx);
-  const other = gather(
-    (await d.trainer.lossAndGrad(d.params, await d.dataset.evalBatches(1))).grads,
-    idx,
+  const w = plan.window;
+  const k = Math.max(1, o.evalBatches ?? 2);
+  const grad = async (batches: Int32Array[]) =>
+    await computeUpdate(d.trainer, thetaW, batches, outerW, outerHparams(d.hp));
+  const other = await grad(
+    (await d.dataset.batchesFor(secretWindow(x.secret, w), 0)).slice(0, k),
   );
-  // Fair rotation: start at a different miner each window; stop when the next window's
-  // scoring is due (the rest stay unscored this window, their moving score unchanged).
+  // Fair rotation: start at a different miner each window; stop when the next deadline
+  // is due (the rest stay unscored this window, their moving score unchanged).
   const list = got.accepted;
   const start = list.length ? w % list.length : 0;
   const order = [...list.slice(start), ...list.slice(0, start)];
   const measured: MeasuredUpload[] = [];
-  const info = new Map<number, { loss?: number; batches?: number }>();
+  const info = new Map<number, { loss?: number; batches?: number; theta?: string }>();
   const unscored: number[] = [];
   // Uploads that earn nothing whatever the gradient says (non-finite, zero, a copy of
   // last window's, a norm far outside recent honest norms) are measured without one:
   // the validator's time goes to the uploads that can earn.
-  const stale = findDuplicates(order.map((f) => f.slice), previous).stale;
-  const ref = recentNorms.length >= 3 ? median(recentNorms) : 0;
+  const stale = findDuplicates(order.map((f) => f.update), previous).stale;
+  const ref = x.recentNorms.length >= 3 ? median(x.recentNorms) : 0;
   const normFar = new Set<number>();
-  const hopeless = (f: (typeof order)[number], i: number) => {
-    const n = allFinite(f.slice) ? norm(f.slice) : NaN;
+  const hopeless = (f: Fetched, i: number) => {
+    const n = allFinite(f.update) ? norm(f.update) : NaN;
     if (n > 0 && normFactor(n, ref, DEFAULT_SCORE_PARAMS.normTolerance) === 0) {
       normFar.add(f.peer.uid);
       return true;
@@ -275,27 +417,22 @@ async function scoreDeltas<K>(
   };
   for (const [i, f] of order.entries()) {
     const cheap = hopeless(f, i);
-    if (!cheap && measured.length > 0 && clock.block >= (w + 2) * L) {
+    if (!cheap && measured.length > 0 && clock.block >= plan.scoreEnd - 1) {
       unscored.push(f.peer.uid);
       continue;
     }
-    let own = other;
-    if (!cheap) {
-      const k = Math.max(1, Math.min(o.evalBatches ?? 2, f.meta.batches ?? 1));
-      const batches = (await d.dataset.batchesFor(w, f.peer.uid)).slice(0, k);
-      own = gather((await d.trainer.lossAndGrad(d.params, batches)).grads, idx);
-    }
+    const own = cheap ? other : await grad((await d.dataset.batchesFor(w, f.peer.uid)).slice(0, k));
     measured.push({
       uid: f.peer.uid,
       hotkey: f.peer.hotkey,
-      delta: f.slice,
-      stats: measureDelta(f.slice, own, other),
-      late: f.uploadedAt > deadlineMs + 1000,
+      delta: f.update,
+      stats: measureDelta(f.update, own, other),
+      late: f.uploadedAt > x.deadlineMs + 1000,
       uploadedAt: f.uploadedAt,
     });
-    info.set(f.peer.uid, { loss: f.meta.loss, batches: f.meta.batches });
+    info.set(f.peer.uid, { loss: f.meta.loss, batches: f.meta.batches, theta: f.meta.theta });
   }
-  const scores: WindowScore[] = scoreWindow(measured, previous, {}, recentNorms);
+  const scores: WindowScore[] = scoreWindow(measured, previous, {}, x.recentNorms);
   const scored = measured.map((m, i) => ({
     uid: m.uid,
     hotkey: m.hotkey,
@@ -306,9 +443,9 @@ async function scoreDeltas<K>(
     reasons: normFar.has(m.uid) ? [...scores[i]!.reasons, "norm-far"] : scores[i]!.reasons,
     ...info.get(m.uid),
   }));
-  // A registered miner with a bucket but no valid delta this window scores 0.
+  // A registered miner with a bucket but no valid upload this window scores 0.
   const seen = new Set(list.map((f) => f.peer.uid));
-  for (const p of miners) {
+  for (const p of x.miners) {
     if (!seen.has(p.uid)) {
       scored.push({
         uid: p.uid,
@@ -322,10 +459,5 @@ async function scoreDeltas<K>(
     }
   }
   scored.sort((a, b) => a.uid - b.uid);
-  return {
-    scored,
-    deltas: list.map((f) => f.slice),
-    rejected: got.rejected.map((r) => ({ uid: r.uid, hotkey: r.hotkey, reason: r.reason })),
-    unscored,
-  };
+  return { scored, unscored };
 }
