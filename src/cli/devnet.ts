@@ -15,10 +15,8 @@ import { ADVERSARIES, type Adversary } from "../roles/adversary.ts";
 import { startLocalnet } from "../chain/localnet.ts";
 import { createWallet } from "../chain/wallet.ts";
 import { embeddedDataset } from "../data/mod.ts";
-import { createTrainer, newAdamState } from "../train/trainer.ts";
-import { initParams } from "../model/init.ts";
-import { paramTable } from "../model/params.ts";
-import { addInto, scaleInPlace } from "../tensor_math.ts";
+import { createTrainer } from "../train/trainer.ts";
+import { type RunSetup, runSingle } from "../bench/converge_runs.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url);
 const CONFIG = new URL("../../deno.json", import.meta.url);
@@ -104,7 +102,8 @@ export interface DevnetSettings {
 
 /**
  * The real devnet dependencies: dev wallets under `outAbs/wallets`, the in-process local
- * chain, participants as child processes of this program, the alone-baseline in process.
+ * chain, participants as child processes of this program, the baselines (one miner alone,
+ * data-parallel) in process with `bench converge`'s code.
  */
 export async function devnetDeps(o: DevnetSettings): Promise<DevnetDeps> {
   const { hp, outAbs, blockMs, port, maxBatches, logFormat } = o;
@@ -198,21 +197,38 @@ export async function devnetDeps(o: DevnetSettings): Promise<DevnetDeps> {
         }),
       };
     },
-    baseline: async (n, batchesPerWindow) => {
+    baselines: async (b) => {
+      // `bench converge`'s own runs, on the devnet's windows and honest uids' pages.
       const dataset = await embeddedDataset(hp);
       const trainer = await createTrainer(hp, o.engine);
       try {
-        const params = initParams(hp.model, 0);
-        const opt = newAdamState(paramTable(hp.model));
-        for (let w = 0; w < n; w++) {
-          const batches = (await dataset.batchesFor(w, 1)).slice(0, batchesPerWindow);
-          let sum = null;
-          for (const b of batches) {
-            sum = addInto(sum, (await trainer.lossAndGrad(params, [b])).grads);
-          }
-          await trainer.step(params, opt, scaleInPlace(sum!, 1 / batches.length));
-        }
-        return await trainer.loss(params, await dataset.evalBatches(2));
+        const setup = (uids: readonly number[]): RunSetup => ({
+          hp,
+          trainer,
+          dataset: {
+            ...dataset,
+            batchesFor: (w: number, m: number) => dataset.batchesFor(b.firstWindow + w, uids[m]!),
+          },
+          miners: uids.length,
+          windows: b.windows,
+          batches: b.batchesPerWindow,
+          evalBatches: [],
+          evalEvery: 1,
+          seed: 0,
+          signer: { address: "", sign: () => new Uint8Array(64) }, // unused by runSingle
+          tick: () => {},
+        });
+        const evalBatches = await dataset.evalBatches(2);
+        const run = async (uids: readonly number[]) => {
+          const s = { ...setup(uids), evalBatches };
+          const r = await runSingle(s, uids.map((_, m) => m));
+          // The curve's x is the bench's window index (−1: before the first).
+          return {
+            heldoutLoss: r.heldout_loss,
+            curve: r.curve.map(([w, l]) => [b.firstWindow + w + 1, l] as [number, number]),
+          };
+        };
+        return { alone: await run(b.uids.slice(0, 1)), dataParallel: await run(b.uids) };
       } finally {
         await trainer.close();
       }

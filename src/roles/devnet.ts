@@ -67,8 +67,23 @@ export interface DevnetDeps {
   startChain(hotkeys: string[]): Promise<DevnetChain>;
   /** Starts one participant process. */
   spawn(p: Participant, chain: DevnetChain): Child;
-  /** Held-out loss of one honest miner training alone for `windows` windows. */
-  baseline(windows: number, batchesPerWindow: number): Promise<number>;
+  /**
+   * The baselines on the devnet's own windows and pages (`bench converge`'s runs): one
+   * honest miner alone (the first uid), and data-parallel (every honest uid's gradients
+   * averaged each window, full precision).
+   */
+  baselines(b: {
+    firstWindow: number;
+    windows: number;
+    uids: readonly number[];
+    batchesPerWindow: number;
+  }): Promise<{ alone: Baseline; dataParallel: Baseline }>;
+}
+
+/** A baseline run: its final held-out loss and its curve ([window of θ, loss]). */
+export interface Baseline {
+  heldoutLoss: number;
+  curve: [number, number][];
 }
 
 /** Devnet settings. */
@@ -79,19 +94,41 @@ export interface DevnetOptions {
   adversaries?: readonly Adversary[];
   /** Give up this long after the start (ms). */
   timeoutMs?: number;
-  /** Skip the alone-baseline (tests). */
+  /** Skip the baselines (tests). */
   skipBaseline?: boolean;
   print?: (line: string) => void;
   /** Called after each scored window (fault injection in tests). */
   onWindow?: (r: ValidatorWindow, ctl: DevnetControl) => Promise<void>;
 }
 
+/** One window of the report. */
+export interface ReportWindow {
+  window: number;
+  heldout_loss: number;
+  scores: Record<string, number>;
+  /** Every honest miner's θ_w digest (its status object) equals the lead validator's. */
+  digests_agree: boolean;
+  /** θ_w digest per participant (null: it held none; absent: no status this window). */
+  digests: Record<string, string | null>;
+  /** Bytes each participant uploaded and downloaded in this window. */
+  bytes: Record<string, { up: number; down: number }>;
+}
+
 /** The report devnet writes as report.json. */
 export interface DevnetReport {
   preset?: string;
   miners: { uid: number; hotkey: string; role: string; weight: number }[];
-  windows: { window: number; heldout_loss: number; scores: Record<string, number> }[];
+  windows: ReportWindow[];
+  /** One honest miner alone, the same windows and pages. */
   baseline_heldout_loss: number | null;
+  /** Data-parallel: every honest miner's full gradient averaged each window. */
+  data_parallel_heldout_loss: number | null;
+  /** (alone − shared) / (alone − data-parallel) at the end. */
+  data_parallel_gain_kept: number | null;
+  /** Windows in which every honest miner's θ digest equalled the lead's / windows. */
+  digests_agree_windows: number;
+  /** Per honest miner, mean bytes up and down per window. */
+  honest_bytes_per_window: { up: number; down: number };
   honest_weight_share: number;
   start_heldout_loss: number | null;
   end_heldout_loss: number | null;
@@ -139,7 +176,12 @@ export async function runDevnet(deps: DevnetDeps, o: DevnetOptions): Promise<Dev
       `devnet: chain at ${chain.endpoint}, netuid ${chain.netuid}; ` +
         parts.map((p) => `${p.name}=uid ${uids.get(p.hotkey)}`).join(", "),
     );
-    for (const p of parts) start(p);
+    // One at a time: eleven processes connecting at once can starve a loaded machine's
+    // chain node past the clients' connect timeout.
+    for (const p of parts) {
+      start(p);
+      await new Promise((r) => setTimeout(r, 400));
+    }
     const ctl: DevnetControl = {
       participants: parts,
       chain,
@@ -160,6 +202,7 @@ export async function runDevnet(deps: DevnetDeps, o: DevnetOptions): Promise<Dev
     const roleOf = new Map(parts.map((p) => [uids.get(p.hotkey)!, p]));
     const deadline = t0 + (o.timeoutMs ?? 30 * 60_000);
     const seen = new Set<number>();
+    const rows: ReportWindow[] = [];
     while (windows.length < o.windows) {
       if (crashed) throw new Error(`Devnet participant failed: ${crashed} (see ${o.out}/logs)`);
       if (Date.now() > deadline) {
@@ -174,12 +217,15 @@ export async function runDevnet(deps: DevnetDeps, o: DevnetOptions): Promise<Dev
           await Deno.readTextFile(`${validator.bucketDir}/${e.name}`),
         );
         windows.push(r);
-        print(liveLine(r, roleOf));
+        const row = await reportWindow(r, parts, roleOf);
+        rows.push(row);
+        print(liveLine(r, row, roleOf));
         await o.onWindow?.(r, ctl);
       }
     }
     stopping = true;
     windows.sort((a, b) => a.window - b.window);
+    rows.sort((a, b) => a.window - b.window);
     const weights = await chain.weights();
     const vUid = uids.get(validator.hotkey)!;
     const set = weights.get(vUid) ?? [];
@@ -199,29 +245,50 @@ export async function runDevnet(deps: DevnetDeps, o: DevnetOptions): Promise<Dev
     const perWindow = honestBatches.length
       ? Math.max(1, Math.round(honestBatches.reduce((a, b) => a + b, 0) / honestBatches.length))
       : 1;
-    let baseline: number | null = null;
-    if (!o.skipBaseline) {
+    let base: { alone: Baseline; dataParallel: Baseline } | null = null;
+    const first = windows[0]?.window ?? 0;
+    // θ of the last scored window has had the manifests of the windows before it applied.
+    const steps = Math.max(0, (windows.at(-1)?.window ?? first) - first);
+    if (!o.skipBaseline && steps > 0) {
+      const honestUids = miners.filter((m) => m.role === "honest").map((m) => m.uid);
       print(
-        `devnet: baseline — one honest miner alone, ${windows.length} windows × ${perWindow} batches`,
+        `devnet: baselines — one honest miner alone and data-parallel (${honestUids.length} ` +
+          `miners), windows ${first}…${first + steps - 1} × ${perWindow} batches`,
       );
-      baseline = await deps.baseline(windows.length, perWindow);
+      base = await deps.baselines({
+        firstWindow: first,
+        windows: steps,
+        uids: honestUids,
+        batchesPerWindow: perWindow,
+      });
     }
+    const end = windows.at(-1)?.heldOutLoss ?? null;
+    const honestNames = new Set(parts.filter((p) => p.role === "honest").map((p) => p.name));
+    const honestBytes = rows.flatMap((r) =>
+      Object.entries(r.bytes).filter(([n]) => honestNames.has(n)).map(([, b]) => b)
+    );
+    const mean = (
+      xs: number[],
+    ) => (xs.length ? Math.round(xs.reduce((a, b) => a + b) / xs.length) : 0);
     const report: DevnetReport = {
       miners,
-      windows: windows.map((w) => ({
-        window: w.window,
-        heldout_loss: w.heldOutLoss,
-        scores: Object.fromEntries(
-          w.scores.map((s) => [roleOf.get(s.uid)?.name ?? String(s.uid), s.score]),
-        ),
-      })),
-      baseline_heldout_loss: baseline,
+      windows: rows,
+      baseline_heldout_loss: base?.alone.heldoutLoss ?? null,
+      data_parallel_heldout_loss: base?.dataParallel.heldoutLoss ?? null,
+      data_parallel_gain_kept: base && end !== null
+        ? (base.alone.heldoutLoss - end) / (base.alone.heldoutLoss - base.dataParallel.heldoutLoss)
+        : null,
+      digests_agree_windows: rows.filter((r) => r.digests_agree).length,
+      honest_bytes_per_window: {
+        up: mean(honestBytes.map((b) => b.up)),
+        down: mean(honestBytes.map((b) => b.down)),
+      },
       honest_weight_share: honestShare,
       start_heldout_loss: windows[0]?.heldOutLoss ?? null,
-      end_heldout_loss: windows.at(-1)?.heldOutLoss ?? null,
+      end_heldout_loss: end,
       wall_seconds: Math.round((Date.now() - t0) / 1000),
     };
-    await writeReport(o.out, report, windows, roleOf);
+    await writeReport(o.out, report, windows, roleOf, base);
     print(summary(report));
     return report;
   } finally {
@@ -237,11 +304,55 @@ async function absolute(p: string): Promise<string> {
   return await Deno.realPath(p);
 }
 
-function liveLine(r: ValidatorWindow, roleOf: Map<number, Participant>): string {
+/**
+ * Window w's row of the report: the scores, and every participant's status object of w
+ * (θ_w digest, bytes moved) from its bucket, compared with the lead validator's digest.
+ */
+async function reportWindow(
+  r: ValidatorWindow,
+  parts: readonly Participant[],
+  roleOf: Map<number, Participant>,
+): Promise<ReportWindow> {
+  const digests: Record<string, string | null> = {};
+  const bytes: Record<string, { up: number; down: number }> = {};
+  for (const p of parts) {
+    try {
+      const st = JSON.parse(
+        await Deno.readTextFile(`${p.bucketDir}/status-${r.window}-${p.hotkey}.json`),
+      );
+      digests[p.name] = typeof st.digest === "string" ? st.digest : null;
+      bytes[p.name] = { up: Number(st.bytes_up) || 0, down: Number(st.bytes_down) || 0 };
+    } catch { /* no status this window (down, or it skipped before writing one) */ }
+  }
+  const honest = parts.filter((p) => p.role === "honest" && p.name in digests);
+  return {
+    window: r.window,
+    heldout_loss: r.heldOutLoss,
+    scores: Object.fromEntries(
+      r.scores.map((s) => [roleOf.get(s.uid)?.name ?? String(s.uid), s.score]),
+    ),
+    digests_agree: honest.length > 0 && honest.every((p) => digests[p.name] === r.digest),
+    digests,
+    bytes,
+  };
+}
+
+function kb(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.round(n / 1e3)} kB`;
+}
+
+function liveLine(r: ValidatorWindow, row: ReportWindow, roleOf: Map<number, Participant>): string {
   const scores = r.scores.map((s) => `${roleOf.get(s.uid)?.name ?? s.uid}=${s.score.toFixed(3)}`);
-  return `window ${String(r.window).padStart(4)} | held-out loss ${r.heldOutLoss.toFixed(4)} | ${
-    scores.join(" ")
-  }${r.weights ? " | weights set" : ""}`;
+  const honest = Object.entries(row.bytes).filter(([n]) => n.startsWith("honest-")).map(([, b]) =>
+    b
+  );
+  const up = honest.length ? honest.reduce((a, b) => a + b.up, 0) / honest.length : 0;
+  const down = honest.length ? honest.reduce((a, b) => a + b.down, 0) / honest.length : 0;
+  return `window ${String(r.window).padStart(4)} | held-out loss ${r.heldOutLoss.toFixed(4)} | θ ${
+    row.digests_agree ? "agrees" : "DIFFERS"
+  } | honest miner up ${kb(up)} down ${kb(down)} | ${scores.join(" ")}${
+    r.weights ? " | weights set" : ""
+  }`;
 }
 
 /** The text table of the report. */
@@ -256,9 +367,19 @@ export function summary(r: DevnetReport): string {
     `honest miners hold ${(r.honest_weight_share * 100).toFixed(1)}% of the weight set on chain`,
     `shared model held-out loss: ${r.start_heldout_loss?.toFixed(4)} → ${
       r.end_heldout_loss?.toFixed(4)
-    }` + (r.baseline_heldout_loss !== null
+    }` +
+    (r.baseline_heldout_loss !== null
       ? `; one honest miner alone: ${r.baseline_heldout_loss.toFixed(4)}`
+      : "") +
+    (r.data_parallel_heldout_loss !== null
+      ? `; data-parallel: ${r.data_parallel_heldout_loss.toFixed(4)} (${
+        ((r.data_parallel_gain_kept ?? 0) * 100).toFixed(0)
+      }% of its gain over alone kept)`
       : ""),
+    `θ digests of every honest miner equal the lead validator's in ${r.digests_agree_windows} of ${r.windows.length} windows`,
+    `an honest miner moves ${kb(r.honest_bytes_per_window.up)} up and ${
+      kb(r.honest_bytes_per_window.down)
+    } down per window`,
     `wall time ${r.wall_seconds} s`,
   ];
   return lines.join("\n");
@@ -269,6 +390,7 @@ async function writeReport(
   r: DevnetReport,
   windows: ValidatorWindow[],
   roleOf: Map<number, Participant>,
+  base: { alone: Baseline; dataParallel: Baseline } | null,
 ): Promise<void> {
   const write = async (name: string, text: string) => {
     await Deno.writeTextFile(`${out}/${name}.tmp`, text);
@@ -280,12 +402,9 @@ async function writeReport(
     name: "shared model",
     points: windows.map((w) => [w.window, w.heldOutLoss] as [number, number]),
   }];
-  if (r.baseline_heldout_loss !== null && windows.length) {
-    const last = windows.at(-1)!.window;
-    loss.push({
-      name: "one miner alone (end)",
-      points: [[windows[0]!.window, r.baseline_heldout_loss], [last, r.baseline_heldout_loss]],
-    });
+  if (base) {
+    loss.push({ name: "one miner alone", points: base.alone.curve });
+    loss.push({ name: "data-parallel", points: base.dataParallel.curve });
   }
   await write(
     "loss.svg",

@@ -32,7 +32,6 @@ import {
   type Peer,
   type PeerSource,
   publishUpload,
-  type putObject,
   takeTraffic,
   type UploadContext,
   uploadContext,
