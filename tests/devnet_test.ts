@@ -2,7 +2,8 @@
  * `boltzmann devnet` end to end, shortened: a real local subtensor chain, directory
  * buckets, participants as separate processes.
  * 1. Separation: honest miners win the weights set on chain against one miner of each
- *    adversary kind, and the shared model learns.
+ *    adversary kind, the shared model learns, and every honest miner holds the lead
+ *    validator's θ bit for bit (the same digest) in every window.
  * 2. Faults: a miner killed and restarted (with garbage planted in its bucket while it
  *    is down), the chain restarted, a bucket unreachable for a while — nothing crashes,
  *    no garbage is accepted, the restarted miner scores again within two windows.
@@ -54,6 +55,13 @@ Deno.test({
       }
       assert.ok(r.end_heldout_loss! < r.start_heldout_loss!, "the shared model learns");
       assert.ok(r.baseline_heldout_loss !== null);
+      assert.ok(r.data_parallel_heldout_loss !== null);
+      assert.equal(
+        r.digests_agree_windows,
+        r.windows.length,
+        `θ digests: ${JSON.stringify(r.windows.map((w) => [w.window, w.digests]))}`,
+      );
+      assert.ok(r.honest_bytes_per_window.up > 0 && r.honest_bytes_per_window.down > 0);
       // Every cheater really uploaded and lost for its own reason (not just "missing").
       const reasons = new Map<number, Set<string>>();
       for await (const e of Deno.readDir(`${out}/stores/validator`)) {
@@ -109,7 +117,7 @@ Deno.test({
           // so it never overwrites these (it may have published some before dying).
           const current = Math.floor(ctl.chain.head() / 5);
           for (let w = r.window + 1; w <= current; w++) {
-            const file = `${h.bucketDir}/delta-${w}-${h.hotkey}.safetensors`;
+            const file = `${h.bucketDir}/update-${w}-${h.hotkey}.safetensors`;
             try {
               await Deno.writeFile(file, new TextEncoder().encode("not a safetensors file"), {
                 createNew: true,
@@ -155,8 +163,8 @@ Deno.test({
         );
       }
       assert.ok(planted.length > 0, "garbage was planted");
-      const log = await Deno.readTextFile(`${out}/logs/honest-2.log`);
-      assert.match(log, /Rejected delta-\d+-\w+\.safetensors from uid \d+: header/);
+      const log = await Deno.readTextFile(`${out}/logs/validator.log`);
+      assert.match(log, /Rejected update-\d+-\w+\.safetensors from uid \d+: /);
       // Back in sync: among the first two windows it uploaded after the restart, one scores.
       const back = windows.filter((w) =>
         w.window > restartedAt && !planted.includes(w.window) &&
