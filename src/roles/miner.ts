@@ -227,10 +227,19 @@ export async function ensureRegisteredAndCommitted<K>(d: RoleDeps<K>): Promise<n
       `Hotkey ${d.signer.address} is not registered on netuid ${d.netuid}: register it first (btcli subnet register)`,
     );
   }
-  const commits = await d.chain.commitments(d.netuid);
-  if (commits.get(d.signer.address) !== d.location) {
-    await d.chain.setCommitment(d.key, d.netuid, d.location);
-    log.info(`Committed bucket ${d.location} on chain`);
+  // A busy chain may time a transaction out: try again a few times before giving up.
+  for (let attempt = 1;; attempt++) {
+    const commits = await d.chain.commitments(d.netuid);
+    if (commits.get(d.signer.address) === d.location) break;
+    try {
+      await d.chain.setCommitment(d.key, d.netuid, d.location);
+      log.info(`Committed bucket ${d.location} on chain`);
+      break;
+    } catch (e) {
+      if (attempt >= 3 || d.signal.aborted) throw e;
+      log.warn(`${(e as Error).message}; retrying (${attempt} of 2)`);
+      await new Promise((r) => setTimeout(r, 2000));
+    }
   }
   return peers.uids[i]!;
 }

@@ -55,7 +55,8 @@ export interface Applied {
 /** What checking and applying uploads needs. */
 export interface ApplyOptions {
   spec: CodecSpec;
-  table: readonly ParamSpec[];
+  /** The parameter table (names and shapes set every size). */
+  table: ReadonlyArray<{ name: string; shape: readonly number[] }>;
   fingerprint: string;
   outer: OuterHparams;
 }
