@@ -1,15 +1,18 @@
 /**
- * The incentive rule: how a validator turns one window's `delta` uploads into scores, the
+ * The incentive rule: how a validator turns one window's uploads into scores, the
  * per-uid moving average, and the weights it sets on chain. Pure functions, no I/O; the
  * rule and the reason for each part are in docs/INCENTIVES.md.
  *
- * In short, for a miner's delta δ (= params before − after, at the window's indices):
+ * In short, for a miner's decoded update δ (protocol v2: a gradient-like direction at
+ * the shared θ_w, so descent is cos > 0; the names say "delta" from the seed protocol):
  * `score = max(0, cos(δ, ĝ_own) − cos(δ, ĝ_other) − z·σ₀) · normFactor`, and 0 for
  * late, non-finite, zero, stale, duplicate or non-descent uploads. ĝ_own is the gradient
- * on the miner's own pages, ĝ_other on pages that are not its own, σ₀ the spread that
- * margin would have for a delta carrying no information.
+ * at θ_w on the miner's own pages, ĝ_other on pages of the validator's secret choosing,
+ * σ₀ the spread that margin would have for an update carrying no information. Copies
+ * are found by cosine on a stride sample, and for sparse (top-k) codecs also by the
+ * overlap of their non-zero coordinates.
  *
- * Deliberately left out: computing gradients, fetching slices, talking to the chain.
+ * Deliberately left out: computing gradients, fetching uploads, talking to the chain.
  *
  * @module
  */
