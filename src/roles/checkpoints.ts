@@ -51,6 +51,30 @@ export async function publishCheckpoint(
   await store.put(objectKey("checkpoint", m.window, hotkey), bytes);
 }
 
+/** The lead's checkpoint keys at or before window `atMost`, newest first. */
+async function listCheckpoints(
+  peers: readonly Peer[],
+  openStore: (location: string) => Store,
+  atMost: number,
+) {
+  const lead = leadOf(peers);
+  if (!lead) return { lead, list: [] };
+  const list = (await openStore(lead.location).list("checkpoint-"))
+    .map((o) => ({ key: o.key, k: parseKey(o.key) }))
+    .filter((x) => x.k?.kind === "checkpoint" && x.k.hotkey === lead.hotkey && x.k.window <= atMost)
+    .sort((a, b) => b.k!.window - a.k!.window);
+  return { lead, list };
+}
+
+/** The window of the lead's newest checkpoint at or before `atMost` (a listing only). */
+export async function latestCheckpointWindow(
+  peers: readonly Peer[],
+  openStore: (location: string) => Store,
+  atMost = Number.MAX_SAFE_INTEGER,
+): Promise<number | null> {
+  return (await listCheckpoints(peers, openStore, atMost)).list[0]?.k?.window ?? null;
+}
+
 /**
  * The newest checkpoint at or before window `atMost` published by the lead validator
  * among `peers`, or null when there is none.
@@ -62,14 +86,10 @@ export async function loadLatestCheckpoint(
   openStore: (location: string) => Store,
   atMost = Number.MAX_SAFE_INTEGER,
 ): Promise<(ModelAt & { from: string }) | null> {
-  const lead = leadOf(peers);
-  if (!lead) return null;
+  const { lead, list } = await listCheckpoints(peers, openStore, atMost);
+  const newest = list[0];
+  if (!lead || !newest) return null;
   const store = openStore(lead.location);
-  const newest = (await store.list("checkpoint-"))
-    .map((o) => ({ key: o.key, k: parseKey(o.key) }))
-    .filter((x) => x.k?.kind === "checkpoint" && x.k.hotkey === lead.hotkey && x.k.window <= atMost)
-    .sort((a, b) => b.k!.window - a.k!.window)[0];
-  if (!newest) return null;
   const table = paramTable(hp.model);
   const maxBytes = 3 * paramCount(table) * 4 + 3_000_000;
   const bytes = await store.get(newest.key, { maxBytes, timeoutMs: 120_000 });

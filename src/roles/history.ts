@@ -12,7 +12,7 @@ import { getLogger } from "../log.ts";
 import { downloadUpload, getSmall, type Peer, type UploadContext } from "./exchange.ts";
 import { objectKey } from "./keys.ts";
 import { decodeManifest, type Manifest, MANIFEST_MAX_BYTES } from "./manifest.ts";
-import { loadLatestCheckpoint } from "./checkpoints.ts";
+import { latestCheckpointWindow, loadLatestCheckpoint } from "./checkpoints.ts";
 import type { History } from "./shared.ts";
 
 const log = getLogger(["boltzmann", "history"]);
@@ -62,10 +62,8 @@ export function leadHistory(d: HistoryDeps): History {
       if (!peer) return null;
       return (await downloadUpload(d.ctx, peer, d.openStore, w))?.bytes ?? null;
     },
-    async checkpoint(atMost) {
-      const c = await loadLatestCheckpoint(d.hp, d.peers(), d.openStore, atMost);
-      return c;
-    },
+    checkpoint: (atMost) => loadLatestCheckpoint(d.hp, d.peers(), d.openStore, atMost),
+    checkpointWindow: (atMost) => latestCheckpointWindow(d.peers(), d.openStore, atMost),
   };
 }
 

@@ -10,7 +10,7 @@
  */
 import type { Hparams } from "../hparams.ts";
 import { initParams } from "../model/init.ts";
-import type { ParamSpec, Tensors } from "../model/params.ts";
+import type { Tensors } from "../model/params.ts";
 import { getLogger } from "../log.ts";
 import {
   aggregate,
@@ -42,6 +42,8 @@ export interface History {
   upload(w: number, entry: Manifest["uploads"][number]): Promise<Uint8Array | null>;
   /** The lead's newest checkpoint at or before window `atMost`, or null. */
   checkpoint(atMost: number): Promise<ModelAt | null>;
+  /** Its window only (a listing, no download), or null. */
+  checkpointWindow(atMost: number): Promise<number | null>;
 }
 
 /** What applying one manifest cost and gave. */
@@ -191,25 +193,21 @@ export async function catchUp(
   }
   if (m.window > target) await resync(`our θ is of window ${m.window}, past ${target}`);
   while (m.window < target) {
-    const last = m.window === target - 1;
+    // Any manifest may be late (a busy lead): wait for it as long as the caller allows.
     let man: Manifest | null = null;
     try {
-      man = last ? await o.waitManifest(m.window) : await history.manifest(m.window);
+      man = await history.manifest(m.window) ?? await o.waitManifest(m.window);
     } catch (e) {
       log.warn(`Manifest of window ${m.window}: ${(e as Error).message}`);
     }
     if (!man) {
-      if (last && !resynced) {
-        // The newest manifest is late: maybe we are behind a checkpoint; else give up.
-        const c = await history.checkpoint(target);
-        if (c && c.window > m.window) {
-          await resync(`no manifest of window ${m.window}`);
-          continue;
-        }
-        throw new Error(`No manifest of window ${m.window} from the lead yet`);
+      // Re-syncing helps only past the gap: from a checkpoint newer than our θ.
+      const c = resynced ? null : await history.checkpointWindow(target);
+      if (c !== null && c > m.window) {
+        await resync(`no manifest of window ${m.window}`);
+        continue;
       }
-      await resync(`no manifest of window ${m.window}`);
-      continue;
+      throw new Error(`No manifest of window ${m.window} from the lead yet`);
     }
     const digest = paramsDigest(m.params);
     if (man.baseDigest !== digest) {

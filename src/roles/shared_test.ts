@@ -89,6 +89,7 @@ function history(n: number) {
   }
   thetas.push(ref);
   const h: History = {
+    checkpointWindow: (atMost) => Promise.resolve(Math.min(atMost, 2)),
     manifest: (w) => Promise.resolve(manifests[w] ?? null),
     upload: (w, e) => Promise.resolve(files.get(`${w}/${e.hotkey}`) ?? null),
     checkpoint: (atMost) => {

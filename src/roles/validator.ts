@@ -164,20 +164,20 @@ export async function runValidator<K>(
         const digest = paramsDigest(model.params);
         const thetaW = clone(model.params);
         const outerW = cloneOuter(model.outer);
-        const heldOut = await d.trainer.loss(
-          model.params,
-          await d.dataset.evalBatches(o.heldOutBatches ?? 2),
-        );
-        d.metrics.set("boltzmann_heldout_loss", heldOut, {}, "Held-out loss of the shared model");
         // 2. The deadline: every miner's upload of w.
         await clock.waitFor(plan.deadline, d.signal);
         const deadlineMs = Date.now();
         const miners = peers.filter((p) => !isValidator(p));
         const got = await fetchUploads(ctx, miners, d.openStore, w);
-        // 3. The lead's manifest, and θ_{w+1}.
+        // 3. The lead's manifest, and θ_{w+1}: first, since everyone waits for it.
         const aggregated = lead
           ? await publishManifest(d, ctx, model, plan, got.accepted, peers)
           : [];
+        const heldOut = await d.trainer.loss(
+          thetaW,
+          await d.dataset.evalBatches(o.heldOutBatches ?? 2),
+        );
+        d.metrics.set("boltzmann_heldout_loss", heldOut, {}, "Held-out loss of the shared model");
         // 4. Score w's uploads at θ_w.
         const r = await scoreUploads(d, o, clock, plan, thetaW, outerW, got, previous, {
           deadlineMs,
@@ -390,9 +390,13 @@ async function scoreUploads<K>(
   const k = Math.max(1, o.evalBatches ?? 2);
   const grad = async (batches: Int32Array[]) =>
     await computeUpdate(d.trainer, thetaW, batches, outerW, outerHparams(d.hp));
-  const other = await grad(
-    (await d.dataset.batchesFor(secretWindow(x.secret, w), 0)).slice(0, k),
-  );
+  // The next deadline comes first: a validator that is late scores nothing this window.
+  const late = () => clock.block >= plan.scoreEnd;
+  let otherGrad: Tensors | null = null;
+  const other = async () =>
+    otherGrad ??= await grad(
+      (await d.dataset.batchesFor(secretWindow(x.secret, w), 0)).slice(0, k),
+    );
   // Fair rotation: start at a different miner each window; stop when the next deadline
   // is due (the rest stay unscored this window, their moving score unchanged).
   const list = got.accepted;
@@ -417,16 +421,17 @@ async function scoreUploads<K>(
   };
   for (const [i, f] of order.entries()) {
     const cheap = hopeless(f, i);
-    if (!cheap && measured.length > 0 && clock.block >= plan.scoreEnd - 1) {
+    if (late() || (!cheap && measured.length > 0 && clock.block >= plan.scoreEnd - 1)) {
       unscored.push(f.peer.uid);
       continue;
     }
-    const own = cheap ? other : await grad((await d.dataset.batchesFor(w, f.peer.uid)).slice(0, k));
+    const g = await other();
+    const own = cheap ? g : await grad((await d.dataset.batchesFor(w, f.peer.uid)).slice(0, k));
     measured.push({
       uid: f.peer.uid,
       hotkey: f.peer.hotkey,
       delta: f.update,
-      stats: measureDelta(f.update, own, other),
+      stats: measureDelta(f.update, own, g),
       late: f.uploadedAt > x.deadlineMs + 1000,
       uploadedAt: f.uploadedAt,
     });
