@@ -226,6 +226,13 @@ export const PARTICIPANT: Surface = {
       defaultText: "the init",
       help: "θ_0 of a new network (a running network's θ: the lead validator's checkpoint)",
     },
+    {
+      name: "state-dir",
+      type: "string",
+      arg: "DIR",
+      defaultText: "~/.cache/boltzmann/state/<hotkey>",
+      help: "our local state (pending weight commits)",
+    },
     { name: "metrics", type: "string", arg: "HOST:PORT", help: "serve Prometheus metrics" },
     { name: "max-windows", type: "int", arg: "N", min: 1, help: "stop after N windows" },
   ],
