@@ -271,3 +271,24 @@ Deno.test("median() of odd, even and empty lists", () => {
   assert.equal(median([4, 1, 3, 2]), 2.5);
   assert.equal(median([]), 0);
 });
+
+Deno.test("findDuplicates() catches sparse copies by the overlap of their non-zero coordinates", () => {
+  // Two top-k-like uploads: the same 50 non-zero coordinates of 1000, values re-signed at
+  // random so their cosine is ~0 — a copy of the index set with made-up values.
+  const n = 1000;
+  const a = new Float32Array(n), b = new Float32Array(n), c = new Float32Array(n);
+  for (let j = 0; j < 50; j++) {
+    a[j * 20] = 1 + (j % 3);
+    b[j * 20] = j % 2 ? 1 : -1;
+    c[j * 20 + 7] = 1; // another index set: an honest miner's own top-k
+  }
+  const t = (x: Float32Array) => new Map([["w", x]]);
+  assert.ok(Math.abs(cosine(t(a), t(b))) < 0.5);
+  const d = findDuplicates([t(a), t(b), t(c)], []);
+  assert.deepEqual(d.groups, [[0, 1]]);
+  // A copy of last window's index set is stale the same way; dense uploads never match by overlap.
+  assert.deepEqual([...findDuplicates([t(b)], [t(a)]).stale], [0]);
+  const dense = (s: number) => new Float32Array(n).map((_, i) => Math.sin(i * s) + 2);
+  const e = findDuplicates([t(dense(1)), t(dense(2))], [], 0.9999);
+  assert.deepEqual(e.groups, []);
+});
