@@ -227,18 +227,22 @@ export async function ensureRegisteredAndCommitted<K>(d: RoleDeps<K>): Promise<n
       `Hotkey ${d.signer.address} is not registered on netuid ${d.netuid}: register it first (btcli subnet register)`,
     );
   }
-  // A busy chain may time a transaction out: try again a few times before giving up.
-  for (let attempt = 1;; attempt++) {
-    const commits = await d.chain.commitments(d.netuid);
-    if (commits.get(d.signer.address) === d.location) break;
+  // A busy chain may time a transaction out and still include it later: before trying
+  // again, give the first one time to show up.
+  const committed = async () =>
+    (await d.chain.commitments(d.netuid)).get(d.signer.address) === d.location;
+  for (let attempt = 1; !(await committed()); attempt++) {
     try {
       await d.chain.setCommitment(d.key, d.netuid, d.location);
       log.info(`Committed bucket ${d.location} on chain`);
       break;
     } catch (e) {
       if (attempt >= 3 || d.signal.aborted) throw e;
-      log.warn(`${(e as Error).message}; retrying (${attempt} of 2)`);
-      await new Promise((r) => setTimeout(r, 2000));
+      log.warn(`${(e as Error).message}; checking again, then retrying (${attempt} of 2)`);
+      for (let i = 0; i < 10 && !d.signal.aborted; i++) {
+        await new Promise((r) => setTimeout(r, 3000));
+        if (await committed()) break;
+      }
     }
   }
   return peers.uids[i]!;
