@@ -18,7 +18,7 @@ Deno.test({
     try {
       const v = await net.start(0, {
         role: "validator",
-        validator: { maxWindows: 4, evalBatches: 1, onWindow: (_w, r) => void windows.push(r) },
+        validator: { maxWindows: 6, evalBatches: 1, onWindow: (_w, r) => void windows.push(r) },
       });
       await net.start(1, { role: "honest" });
       await net.start(2, { role: "honest" });
@@ -28,7 +28,7 @@ Deno.test({
     } finally {
       await net.close();
     }
-    assert.equal(windows.length, 4);
+    assert.equal(windows.length, 6);
     const total = (uid: number) =>
       windows.reduce((a, w) => a + (w.scores.find((s) => s.uid === uid)?.score ?? 0), 0);
     const weakest = Math.min(total(1), total(2));
