@@ -259,7 +259,9 @@ export class SubtensorChain implements Chain {
           return api;
         } catch (e) {
           if (this.#closed) throw e;
-          log.debug("Reconnect attempt {attempt} failed: {err}", { attempt, err: msg(e) });
+          // A runtime upgraded to extensions we cannot encode: say so, not only at debug.
+          if (e instanceof ExtensionError) log.error("{err}", { err: msg(e) });
+          else log.debug("Reconnect attempt {attempt} failed: {err}", { attempt, err: msg(e) });
           await sleep(delay);
           delay = Math.min(delay * 2, 10_000);
         }
