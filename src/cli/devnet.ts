@@ -175,17 +175,24 @@ export async function devnetDeps(o: DevnetSettings): Promise<DevnetDeps> {
         stderr: "piped",
         stdin: "null",
       }).spawn();
-      // Copy the child's log as it comes (a pipe into the file's stream buffers until exit).
+      // Copy the child's log as it comes (a pipe into the file's stream buffers until exit),
+      // and tell when it has connected to the chain.
+      let connected = () => {};
+      const ready = new Promise<void>((r) => connected = r);
       const done = (async () => {
+        const text = new TextDecoder();
         try {
           for await (const chunk of proc.stderr) {
             for (let off = 0; off < chunk.length;) off += logFile.writeSync(chunk.subarray(off));
+            if (text.decode(chunk, { stream: true }).includes("Connected to")) connected();
           }
         } catch { /* the child is gone */ }
         logFile.close();
+        connected();
       })();
       return {
         name: p.name,
+        ready,
         kill: (signal = "SIGTERM") => {
           try {
             proc.kill(signal);

@@ -31,6 +31,8 @@ export interface Child {
   /** Sends SIGTERM (or the given signal). */
   kill(signal?: Deno.Signal): void;
   exited: Promise<number>;
+  /** Resolves once the participant is connected to the chain (optional). */
+  ready?: Promise<void>;
 }
 
 /** What a fault-injection hook may do to the running network. */
@@ -176,11 +178,14 @@ export async function runDevnet(deps: DevnetDeps, o: DevnetOptions): Promise<Dev
       `devnet: chain at ${chain.endpoint}, netuid ${chain.netuid}; ` +
         parts.map((p) => `${p.name}=uid ${uids.get(p.hotkey)}`).join(", "),
     );
-    // One at a time: eleven processes connecting at once can starve a loaded machine's
-    // chain node past the clients' connect timeout.
+    // One at a time, each once the last is connected (or 20 s passed): a dozen processes
+    // connecting at once can starve a loaded machine's chain node past their timeouts.
     for (const p of parts) {
       start(p);
-      await new Promise((r) => setTimeout(r, 400));
+      await Promise.race([
+        children.get(p.name)!.ready ?? Promise.resolve(),
+        new Promise((r) => setTimeout(r, 20_000)),
+      ]);
     }
     const ctl: DevnetControl = {
       participants: parts,
