@@ -12,10 +12,9 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
-import { decodeAddress, sr25519Verify } from "@polkadot/util-crypto";
-import { parseSafetensorsHeader, SafetensorsError, safetensorsHeader } from "../safetensors.ts";
-import { hex, META_KEY_RE, META_VALUE_RE, type Signer, signingMessage } from "../slices/wire.ts";
+import { parseSafetensorsHeader, SafetensorsError } from "../safetensors.ts";
+import { META_KEY_RE, META_VALUE_RE, type Signer, writeSigned } from "../slices/wire.ts";
+import { verifySigned } from "../slices/validate.ts";
 import {
   type CodecContext,
   type CodecSpec,
@@ -104,25 +103,8 @@ export function writeUpload(enc: EncodedUpdate, meta: UploadMeta, signer: Signer
       `Cannot sign an upload of hotkey '${meta.hotkey}' with the key of '${signer.address}'`,
     );
   }
-  const entries = [...enc.tensors].map(([name, t]) => ({ name, ...t }));
-  const h = createHash("sha256");
-  for (const e of entries) h.update(e.bytes);
-  const metadata = metaStrings(meta, enc.codec);
-  metadata.payload_sha256 = h.digest("hex");
-  let pos = 0;
-  const layout = entries.map((e) => {
-    const begin = pos;
-    pos += e.bytes.length;
-    return { name: e.name, dtype: e.dtype, shape: e.shape, begin, end: pos };
-  });
-  const sig = signer.sign(signingMessage(metadata, layout));
-  if (sig.length !== 64) throw new RangeError(`Signer returned ${sig.length} bytes, expected 64`);
-  metadata.signature = "0x" + hex(sig);
-  const { header, offsets } = safetensorsHeader(entries, metadata);
-  const out = new Uint8Array(header.length + pos);
-  out.set(header, 0);
-  entries.forEach((e, i) => out.set(e.bytes, header.length + offsets[i]![0]));
-  return out;
+  const tensors = [...enc.tensors].map(([name, t]) => ({ name, ...t }));
+  return writeSigned(tensors, metaStrings(meta, enc.codec), signer);
 }
 
 /** The JSON-header cap: 2 KiB of metadata plus, per parameter, four tensors' entries. */
@@ -191,12 +173,6 @@ function parseMeta(md: Record<string, string>, spec: CodecSpec): UploadMeta & { 
   return { ...meta, sig: md.signature! };
 }
 
-function hexToBytes(h: string): Uint8Array {
-  const out = new Uint8Array(h.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(h.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
-
 /**
  * Validates untrusted upload bytes and decodes them (order in the module doc).
  * @throws {UploadRejected} with the first failed check's reason
@@ -232,22 +208,8 @@ export function readUpload(bytes: Uint8Array, expect: UploadExpect): ReadUpload 
     reject("wrong-hotkey", `signed by hotkey '${m.hotkey}' but uploaded by '${expect.hotkey}'`);
   }
   const data = bytes.subarray(header.dataStart);
-  const payload = createHash("sha256").update(data).digest("hex");
-  if (payload !== header.metadata.payload_sha256) {
-    reject("payload-hash", `payload SHA-256 ${payload} differs from the signed one`);
-  }
-  const layout = [...header.tensors].map(([name, t]) => ({ name, ...t }));
-  let ok = false;
-  try {
-    ok = sr25519Verify(
-      signingMessage(header.metadata, layout),
-      hexToBytes(m.sig.slice(2)),
-      decodeAddress(m.hotkey),
-    );
-  } catch {
-    ok = false;
-  }
-  if (!ok) reject("bad-signature", `signature does not verify for hotkey '${m.hotkey}'`);
+  const { payload, problem } = verifySigned(bytes, header, m.hotkey);
+  if (problem) reject(problem.reason, problem.detail);
   const tensors = new Map<string, EncodedTensor>();
   let total = 0;
   for (const [name, t] of header.tensors) {

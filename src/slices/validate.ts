@@ -14,7 +14,13 @@
 import { createHash } from "node:crypto";
 import { decodeAddress, sr25519Verify } from "@polkadot/util-crypto";
 import type { ParamSpec, Tensors } from "../model/params.ts";
-import { type Dtype, parseSafetensorsHeader, SafetensorsError, toFloat32 } from "../safetensors.ts";
+import {
+  type Dtype,
+  parseSafetensorsHeader,
+  SafetensorsError,
+  type SafetensorsHeader,
+  toFloat32,
+} from "../safetensors.ts";
 import { DERIVATION_VERSION } from "../window.ts";
 import type { SliceIndices } from "./gather.ts";
 import {
@@ -209,6 +215,63 @@ function hexToBytes(h: string): Uint8Array {
 }
 
 /**
+ * The payload hash and the signature of a parsed signed file (see `writeSigned` in
+ * wire.ts) against its `payload_sha256` and `signature` metadata, the signature
+ * verified with `hotkey`'s public key. Returns the data buffer's SHA-256 and what is
+ * wrong, `problem: null` when both hold. The metadata's format is the caller's to check.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Keyring } from "@polkadot/keyring";
+ * import { cryptoWaitReady } from "@polkadot/util-crypto";
+ * import { parseSafetensorsHeader } from "../safetensors.ts";
+ * import { writeSigned } from "./wire.ts";
+ * await cryptoWaitReady();
+ * const keyring = new Keyring({ type: "sr25519", ss58Format: 42 });
+ * const alice = keyring.addFromUri("//Alice"), bob = keyring.addFromUri("//Bob");
+ * const signer = { address: alice.address, sign: (m: Uint8Array) => alice.sign(m) };
+ * const t = { name: "t", dtype: "U8" as const, shape: [4], bytes: new Uint8Array([1, 2, 3, 4]) };
+ * const file = writeSigned([t], {}, signer);
+ * const header = parseSafetensorsHeader(file);
+ * assert.equal(verifySigned(file, header, alice.address).problem, null);
+ * assert.equal(verifySigned(file, header, bob.address).problem?.reason, "bad-signature");
+ * const flipped = file.slice();
+ * flipped[flipped.length - 1]! ^= 1;
+ * assert.equal(verifySigned(flipped, header, alice.address).problem?.reason, "payload-hash");
+ * ```
+ */
+export function verifySigned(
+  bytes: Uint8Array,
+  header: SafetensorsHeader,
+  hotkey: string,
+): {
+  payload: string;
+  problem: { reason: "payload-hash" | "bad-signature"; detail: string } | null;
+} {
+  const md = header.metadata;
+  const payload = createHash("sha256").update(bytes.subarray(header.dataStart)).digest("hex");
+  if (payload !== md.payload_sha256) {
+    const detail = `payload SHA-256 ${payload} differs from the signed ${md.payload_sha256}`;
+    return { payload, problem: { reason: "payload-hash", detail } };
+  }
+  const layout = [...header.tensors].map(([name, t]) => ({ name, ...t }));
+  let ok = false;
+  try {
+    ok = sr25519Verify(
+      signingMessage(md, layout),
+      hexToBytes((md.signature ?? "").slice(2)),
+      decodeAddress(hotkey),
+    );
+  } catch {
+    ok = false; // an undecodable address or malformed key is as bad as a wrong signature
+  }
+  if (ok) return { payload, problem: null };
+  const detail = `signature does not verify for hotkey '${hotkey}'`;
+  return { payload, problem: { reason: "bad-signature", detail } };
+}
+
+/**
  * Validates untrusted slice bytes and decodes them; see the module doc for the order.
  * @example
  * ```ts
@@ -305,22 +368,8 @@ export function decodeSlice(bytes: Uint8Array, expect: SliceExpect): DecodedSlic
     }
   }
   const data = bytes.subarray(header.dataStart);
-  const payload = createHash("sha256").update(data).digest("hex");
-  if (payload !== m.payload) {
-    reject("payload-hash", `payload SHA-256 ${payload} differs from the signed ${m.payload}`);
-  }
-  const layout = [...header.tensors].map(([name, t]) => ({ name, ...t }));
-  let ok = false;
-  try {
-    ok = sr25519Verify(
-      signingMessage(header.metadata, layout),
-      hexToBytes(m.sig.slice(2)),
-      decodeAddress(m.hotkey),
-    );
-  } catch {
-    ok = false; // an undecodable address or malformed key is as bad as a wrong signature
-  }
-  if (!ok) reject("bad-signature", `signature does not verify for hotkey '${m.hotkey}'`);
+  const { payload, problem } = verifySigned(bytes, header, m.hotkey);
+  if (problem) reject(problem.reason, problem.detail);
   const slice: Tensors = new Map();
   for (const name of expect.indices.keys()) {
     const t = header.tensors.get(name)!;

@@ -13,7 +13,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Tensors } from "../model/params.ts";
-import { safetensorsHeader, tensorBytes } from "../safetensors.ts";
+import { type Dtype, safetensorsHeader, tensorBytes } from "../safetensors.ts";
 
 /** Value of the `format` metadata key; a new layout or signing rule gets a new one. */
 export const SLICE_FORMAT = "boltzmann-slice/1";
@@ -214,23 +214,62 @@ export function encodeSlice(
     }
     return { name, dtype, shape: [data.length], data };
   });
-  const datas = entries.map(tensorBytes);
+  const tensors = entries.map((e) => ({ ...e, bytes: tensorBytes(e) }));
+  return writeSigned(tensors, metaStrings(meta), signer);
+}
+
+/** One tensor of a signed file, its bytes already in `dtype`. */
+export interface SignedTensor {
+  name: string;
+  dtype: Dtype;
+  shape: readonly number[];
+  bytes: Uint8Array;
+}
+
+/**
+ * A signed safetensors file of `tensors` (in this order) and `metadata`, to which it adds
+ * `payload_sha256` (SHA-256 of the data buffer) and `signature` (the signer's sr25519
+ * signature of {@link signingMessage}). The slice and the protocol-v2 upload formats are
+ * both written here.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Keyring } from "@polkadot/keyring";
+ * import { cryptoWaitReady } from "@polkadot/util-crypto";
+ * import { decodeSafetensors } from "../safetensors.ts";
+ * await cryptoWaitReady();
+ * const pair = new Keyring({ type: "sr25519", ss58Format: 42 }).addFromUri("//Alice");
+ * const signer = { address: pair.address, sign: (m: Uint8Array) => pair.sign(m) };
+ * const bytes = new Uint8Array([1, 2, 3, 4]);
+ * const file = writeSigned([{ name: "t", dtype: "U8", shape: [4], bytes }], { kind: "x" }, signer);
+ * const { metadata } = decodeSafetensors(file);
+ * assert.equal(metadata.payload_sha256, "9f64a747e1b97f131fabb6b447296c9b6f0201e79fb3c5356e6c77e89b6a806a");
+ * assert.match(metadata.signature!, /^0x[0-9a-f]{128}$/);
+ * ```
+ * @throws {RangeError} on metadata outside the allowed characters, or a signer that does
+ *   not return 64 bytes
+ */
+export function writeSigned(
+  tensors: readonly SignedTensor[],
+  metadata: Record<string, string>,
+  signer: Signer,
+): Uint8Array {
   const h = createHash("sha256");
-  for (const d of datas) h.update(d);
-  const metadata = metaStrings(meta);
+  for (const t of tensors) h.update(t.bytes);
   metadata.payload_sha256 = h.digest("hex");
   let pos = 0;
-  const layout = entries.map((e, i) => {
+  const layout = tensors.map((t) => {
     const begin = pos;
-    pos += datas[i]!.length;
-    return { name: e.name, dtype, shape: e.shape, begin, end: pos };
+    pos += t.bytes.length;
+    return { name: t.name, dtype: t.dtype, shape: t.shape, begin, end: pos };
   });
   const sig = signer.sign(signingMessage(metadata, layout));
   if (sig.length !== 64) throw new RangeError(`Signer returned ${sig.length} bytes, expected 64`);
   metadata.signature = "0x" + hex(sig);
-  const { header, offsets } = safetensorsHeader(entries, metadata);
+  const { header, offsets } = safetensorsHeader(tensors, metadata);
   const out = new Uint8Array(header.length + pos);
   out.set(header, 0);
-  datas.forEach((d, i) => out.set(d, header.length + offsets[i]![0]));
+  tensors.forEach((t, i) => out.set(t.bytes, header.length + offsets[i]![0]));
   return out;
 }
