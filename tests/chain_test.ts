@@ -192,6 +192,36 @@ Deno.test({
       },
     );
 
+    await t.step(
+      "seeds come from final blocks: subscription and hashes stop at finality",
+      async () => {
+        net.setFinalityLag(2);
+        try {
+          await net.newBlock(1);
+          const got: number[] = [];
+          const unsub = await chain.subscribeBlocks((n) => got.push(n));
+          await net.newBlock(3);
+          const head = net.head();
+          await until(() => got.at(-1) === head - 2, `finalized block ${head - 2}`);
+          await sleep(300);
+          unsub();
+          // Never past the finalized head, whatever the best block.
+          assert.ok(got.every((n) => n <= head - 2), `got ${got} with head ${head}`);
+          await assert.rejects(
+            chain.blockHash(head),
+            new RegExp(
+              `Block ${head} is not on .* yet as a final block \\(finalized: ${head - 2}\\)`,
+            ),
+          );
+          assert.match(await chain.blockHash(head - 2), /^0x[0-9a-f]{64}$/);
+        } finally {
+          net.setFinalityLag(0);
+        }
+        await net.newBlock(1);
+        assert.match(await chain.blockHash(net.head()), /^0x[0-9a-f]{64}$/);
+      },
+    );
+
     await t.step("the chain restarts mid-test: the client reconnects and carries on", async () => {
       const got: number[] = [];
       const unsub = await chain.subscribeBlocks((n) => got.push(n));
@@ -262,6 +292,9 @@ Deno.test({
         // First run: commits, then is stopped before the reveal epoch.
         const run1 = await connectSubtensor({ endpoint: net.endpoint, timeoutMs: 10_000 });
         await run1.attachWeights(v, netuid, dir);
+        // The commit lands in the first block of an epoch (spec 218: epoch of block b is
+        // (b + netuid + 1) / (tempo + 1)), so its reveal epoch is a whole epoch away.
+        while ((net.head() + 1 + netuid + 1) % 4 !== 0) await net.newBlock();
         await run1.setWeights(v, netuid, [0, 1, 2], [1, 2, 3], 0);
         const view = await run1.weightsView(netuid, v.ss58);
         assert.equal(view.commits.length, 1);

@@ -105,6 +105,11 @@ export interface Localnet {
   uids(): Promise<Map<string, number>>;
   /** Weights on the subnet as stored: validator uid → (uid, u16) pairs. */
   weights(): Promise<Map<number, [number, number][]>>;
+  /**
+   * Makes the finalized head trail the best head by `blocks` from the next block on
+   * (chopsticks finalizes every block at once; 0 restores that). For tests of finality.
+   */
+  setFinalityLag(blocks: number): void;
   /** Changes subnet parameters with the sudo key, in one block. */
   setSubnet(p: LocalSubnetParams): Promise<void>;
   /** Runs `calls` as the sudo key, in one block. */
@@ -149,6 +154,18 @@ export async function burnedRegister(
   const uid = await client.uidOf(netuid, hotkey);
   if (uid === undefined) throw new Error(`Cannot ${what}: no uid after registration`);
   return uid;
+}
+
+/** A block header as the substrate RPC sends it (chopsticks' own shape). */
+// deno-lint-ignore no-explicit-any
+function headerJson(h: any) {
+  return {
+    parentHash: h.parentHash.toHex(),
+    number: h.number.toHex(),
+    stateRoot: h.stateRoot.toHex(),
+    extrinsicsRoot: h.extrinsicsRoot.toHex(),
+    digest: { logs: h.digest.logs.map((l: { toHex(): string }) => l.toHex()) },
+  };
 }
 
 /** Active chains in this process: the shared wasm worker is destroyed with the last. */
@@ -260,7 +277,30 @@ export async function startLocalnet(opts: LocalnetOptions = {}): Promise<Localne
         Account: funded.map((a) => [[a], { providers: 1, data: { free: FUNDS } }]),
       },
     });
-    server = serveRpc(core.allHandlers, { chain }, port);
+    // chopsticks finalizes every block at once; a test may make finality trail the head.
+    let finalityLag = 0;
+    const finalized = async () => {
+      const n = Math.max(0, (chain.head.number as number) - finalityLag);
+      return n === chain.head.number ? chain.head : await chain.getBlockAt(n);
+    };
+    const handlers = {
+      ...core.allHandlers,
+      chain_getFinalizedHead: async () => (await finalized()).hash,
+      // deno-lint-ignore no-explicit-any
+      chain_subscribeFinalizedHeads: (_ctx: unknown, _params: unknown, { subscribe }: any) => {
+        let update = () => {};
+        const id = chain.headState.subscribeHead(() => update());
+        const send = subscribe(
+          "chain_finalizedHead",
+          id,
+          () => chain.headState.unsubscribeHead(id),
+        );
+        update = async () => send(headerJson(await (await finalized()).header));
+        setTimeout(update, 50);
+        return Promise.resolve(id);
+      },
+    };
+    server = serveRpc(handlers, { chain }, port);
     const endpoint = `ws://127.0.0.1:${server.port}`;
     client = await connectSubtensor({ endpoint, timeoutMs: 30_000 });
     const net = await setupSubnet(client, alice, owner, registered, colds, chain);
@@ -337,6 +377,12 @@ export async function startLocalnet(opts: LocalnetOptions = {}): Promise<Localne
       async weights() {
         return await (await read()).weights(net);
       },
+      setFinalityLag(blocks) {
+        if (!Number.isInteger(blocks) || blocks < 0) {
+          throw new RangeError(`Invalid finality lag ${blocks}: expected an integer ≥ 0`);
+        }
+        finalityLag = blocks;
+      },
       async setSubnet(p) {
         await sudoSubnet(await read(), p);
       },
@@ -349,7 +395,7 @@ export async function startLocalnet(opts: LocalnetOptions = {}): Promise<Localne
         log.info("Local chain down for {ms} ms", { ms: downMs });
         await sleep(downMs);
         if (stopped) return;
-        server = serveRpc(core.allHandlers, { chain }, listenPort);
+        server = serveRpc(handlers, { chain }, listenPort);
         startTimer();
         log.info("Local chain back on {endpoint}", { endpoint });
       },
