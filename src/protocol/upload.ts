@@ -13,8 +13,8 @@
  * @module
  */
 import { parseSafetensorsHeader, SafetensorsError } from "../safetensors.ts";
-import { META_KEY_RE, META_VALUE_RE, type Signer, writeSigned } from "../slices/wire.ts";
-import { verifySigned } from "../slices/validate.ts";
+import { type Signer, writeSigned } from "../slices/wire.ts";
+import { signedMeta, verifySigned } from "../slices/validate.ts";
 import {
   type CodecContext,
   type CodecSpec,
@@ -119,34 +119,13 @@ export function uploadByteCap(expect: Pick<UploadExpect, "spec" | "params">): nu
   return 8 + uploadHeaderCap(expect.params) + payloadCap(expect.spec, expect.params);
 }
 
-const UINT = /^(0|[1-9]\d{0,15})$/;
-const NUM = /^-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?$/;
-
 function parseMeta(md: Record<string, string>, spec: CodecSpec): UploadMeta & { sig: string } {
-  if (md.format !== UPLOAD_FORMAT) {
-    reject("wrong-format", `format is ${JSON.stringify(md.format)}, expected '${UPLOAD_FORMAT}'`);
-  }
-  for (const [k, v] of Object.entries(md)) {
-    if (!META_KEY_RE.test(k) || !META_VALUE_RE.test(v)) {
-      reject("bad-metadata", `metadata key ${JSON.stringify(k)} or its value has bad characters`);
-    }
-  }
-  for (const k of ["codec", "window", "hotkey", "fingerprint", "payload_sha256", "signature"]) {
-    if (md[k] === undefined) reject("bad-metadata", `metadata '${k}' is missing`);
-  }
+  const r = signedMeta(md, UPLOAD_FORMAT, ["codec", "window", "hotkey", "fingerprint"], reject);
   if (md.codec !== spec.name) {
     reject("wrong-codec", `codec '${md.codec}', the network uses '${spec.name}'`);
   }
-  const uint = (k: string): number | undefined => {
-    const v = md[k];
-    if (v === undefined) return undefined;
-    if (!UINT.test(v) || !Number.isSafeInteger(Number(v))) {
-      reject("bad-metadata", `metadata '${k}' is '${v}', expected an integer >= 0`);
-    }
-    return Number(v);
-  };
   const meta: UploadMeta = {
-    window: uint("window")!,
+    window: r.uint("window")!,
     hotkey: md.hotkey!,
     fingerprint: md.fingerprint!,
   };
@@ -154,22 +133,10 @@ function parseMeta(md: Record<string, string>, spec: CodecSpec): UploadMeta & { 
     if (!/^[0-9a-f]{64}$/.test(md.theta)) reject("bad-metadata", "metadata 'theta' is not 64 hex");
     meta.theta = md.theta;
   }
-  if (md.loss !== undefined) {
-    const loss = Number(md.loss);
-    if (!NUM.test(md.loss) || !Number.isFinite(loss)) {
-      reject("bad-metadata", `metadata 'loss' is '${md.loss}', expected a finite number`);
-    }
-    meta.loss = loss;
-  }
-  const tokens = uint("tokens"), batches = uint("batches");
+  const loss = r.num("loss"), tokens = r.uint("tokens"), batches = r.uint("batches");
+  if (loss !== undefined) meta.loss = loss;
   if (tokens !== undefined) meta.tokens = tokens;
   if (batches !== undefined) meta.batches = batches;
-  if (!/^[0-9a-f]{64}$/.test(md.payload_sha256!)) {
-    reject("bad-metadata", "metadata 'payload_sha256' is not 64 lowercase hex digits");
-  }
-  if (!/^0x[0-9a-f]{128}$/.test(md.signature!)) {
-    reject("bad-metadata", "metadata 'signature' is not 0x and 128 lowercase hex digits");
-  }
   return { ...meta, sig: md.signature! };
 }
 

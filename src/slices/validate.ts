@@ -151,9 +151,48 @@ function codecReason(msg: string): RejectReason {
 const UINT = /^(0|[1-9]\d{0,15})$/;
 const NUM = /^-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?$/;
 
-function parseMeta(md: Record<string, string>): SliceMeta & { payload: string; sig: string } {
-  if (md.format !== SLICE_FORMAT) {
-    reject("wrong-format", `format is ${JSON.stringify(md.format)}, expected '${SLICE_FORMAT}'`);
+/** Reads the numeric fields of checked metadata (see {@link signedMeta}). */
+export interface MetaReader {
+  /** An integer ≥ 0, or undefined when absent. */
+  uint(key: string): number | undefined;
+  /** A finite number, or undefined when absent. */
+  num(key: string): number | undefined;
+}
+
+/**
+ * The checks every signed file's metadata gets (slices and protocol-v2 uploads alike):
+ * `format` is `format`, keys and values use the allowed characters, the `required` keys
+ * and `payload_sha256` and `signature` are present and well-formed. Failures go to
+ * `reject` (each format has its own rejection type); returns readers of the numeric
+ * fields, which reject a malformed one as `bad-metadata`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const md = {
+ *   format: "f/1",
+ *   window: "7",
+ *   loss: "2.5",
+ *   payload_sha256: "ab".repeat(32),
+ *   signature: "0x" + "cd".repeat(64),
+ * };
+ * const no = (reason: string, detail: string): never => {
+ *   throw new Error(`${reason}: ${detail}`);
+ * };
+ * const r = signedMeta(md, "f/1", ["window"], no);
+ * assert.deepEqual([r.uint("window"), r.num("loss"), r.uint("tokens")], [7, 2.5, undefined]);
+ * assert.throws(() => signedMeta(md, "f/2", [], no), /^Error: wrong-format/);
+ * assert.throws(() => signedMeta({ ...md, window: "-1" }, "f/1", [], no).uint("window"), /bad-metadata/);
+ * ```
+ */
+export function signedMeta(
+  md: Record<string, string>,
+  format: string,
+  required: readonly string[],
+  reject: (reason: "wrong-format" | "bad-metadata", detail: string) => never,
+): MetaReader {
+  if (md.format !== format) {
+    reject("wrong-format", `format is ${JSON.stringify(md.format)}, expected '${format}'`);
   }
   for (const [k, v] of Object.entries(md)) {
     if (!META_KEY_RE.test(k) || !META_VALUE_RE.test(v)) {
@@ -165,28 +204,8 @@ function parseMeta(md: Record<string, string>): SliceMeta & { payload: string; s
       );
     }
   }
-  for (
-    const k of ["kind", "window", "hotkey", "fingerprint", "version", "payload_sha256", "signature"]
-  ) {
+  for (const k of [...required, "payload_sha256", "signature"]) {
     if (md[k] === undefined) reject("bad-metadata", `metadata '${k}' is missing`);
-  }
-  const uint = (k: string): number | undefined => {
-    const v = md[k];
-    if (v === undefined) return undefined;
-    if (!UINT.test(v) || !Number.isSafeInteger(Number(v))) {
-      reject("bad-metadata", `metadata '${k}' is '${v}', expected an integer >= 0`);
-    }
-    return Number(v);
-  };
-  if (md.kind !== "state" && md.kind !== "delta") {
-    reject("bad-metadata", `metadata 'kind' is '${md.kind}', expected state or delta`);
-  }
-  let loss: number | undefined;
-  if (md.loss !== undefined) {
-    loss = Number(md.loss);
-    if (!NUM.test(md.loss) || !Number.isFinite(loss)) {
-      reject("bad-metadata", `metadata 'loss' is '${md.loss}', expected a finite number`);
-    }
   }
   if (!/^[0-9a-f]{64}$/.test(md.payload_sha256!)) {
     reject("bad-metadata", "metadata 'payload_sha256' is not 64 lowercase hex digits");
@@ -194,15 +213,45 @@ function parseMeta(md: Record<string, string>): SliceMeta & { payload: string; s
   if (!/^0x[0-9a-f]{128}$/.test(md.signature!)) {
     reject("bad-metadata", "metadata 'signature' is not 0x and 128 lowercase hex digits");
   }
+  return {
+    uint(k) {
+      const v = md[k];
+      if (v === undefined) return undefined;
+      if (!UINT.test(v) || !Number.isSafeInteger(Number(v))) {
+        reject("bad-metadata", `metadata '${k}' is '${v}', expected an integer >= 0`);
+      }
+      return Number(v);
+    },
+    num(k) {
+      const v = md[k];
+      if (v === undefined) return undefined;
+      if (!NUM.test(v) || !Number.isFinite(Number(v))) {
+        reject("bad-metadata", `metadata '${k}' is '${v}', expected a finite number`);
+      }
+      return Number(v);
+    },
+  };
+}
+
+function parseMeta(md: Record<string, string>): SliceMeta & { payload: string; sig: string } {
+  const r = signedMeta(
+    md,
+    SLICE_FORMAT,
+    ["kind", "window", "hotkey", "fingerprint", "version"],
+    reject,
+  );
+  if (md.kind !== "state" && md.kind !== "delta") {
+    reject("bad-metadata", `metadata 'kind' is '${md.kind}', expected state or delta`);
+  }
   const meta: SliceMeta = {
-    kind: md.kind as "state" | "delta",
-    window: uint("window")!,
+    kind: md.kind,
+    window: r.uint("window")!,
     hotkey: md.hotkey!,
     fingerprint: md.fingerprint!,
-    version: uint("version")!,
+    version: r.uint("version")!,
   };
+  const loss = r.num("loss"), tokens = r.uint("tokens"), batches = r.uint("batches");
   if (loss !== undefined) meta.loss = loss;
-  const tokens = uint("tokens"), batches = uint("batches");
   if (tokens !== undefined) meta.tokens = tokens;
   if (batches !== undefined) meta.batches = batches;
   return { ...meta, payload: md.payload_sha256!, sig: md.signature! };
