@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { rejectionClass } from "../rejection.ts";
 
 /** The version tag every commitment starts with. */
 export const COMMITMENT_TAG = "b1";
@@ -69,12 +70,7 @@ export const REJECT_REASONS = [
 export type RejectReason = typeof REJECT_REASONS[number];
 
 /** A commitment that {@link parseCommitment} refused. */
-export class CommitmentRejected extends Error {
-  override name = "CommitmentRejected";
-  constructor(readonly reason: RejectReason, readonly detail: string) {
-    super(`${reason}: ${detail}`);
-  }
-}
+export class CommitmentRejected extends rejectionClass<RejectReason>("CommitmentRejected") {}
 
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const R2_ACCOUNT = /^[0-9a-f]{32}$/;

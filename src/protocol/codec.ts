@@ -28,6 +28,7 @@
 import type { Dtype } from "../safetensors.ts";
 import { sliceIndices } from "../window.ts";
 import { packBits, packedBytes, packTrits, tritBytes, unpackBits, unpackTrits } from "./bits.ts";
+import { rejectionClass } from "../rejection.ts";
 
 /** A parsed codec spec. `name` is the canonical text. */
 export interface CodecSpec {
@@ -95,12 +96,8 @@ export const UPLOAD_REJECT_REASONS = [
 export type UploadRejectReason = typeof UPLOAD_REJECT_REASONS[number];
 
 /** An upload failed validation; `reason` is stable, the message says what exactly. */
-export class UploadRejected extends Error {
-  override name = "UploadRejected";
-  constructor(readonly reason: UploadRejectReason, readonly detail: string) {
-    super(`Upload rejected (${reason}): ${detail}`);
-  }
-}
+export class UploadRejected
+  extends rejectionClass<UploadRejectReason>("UploadRejected", "Upload rejected") {}
 
 function reject(reason: UploadRejectReason, detail: string): never {
   throw new UploadRejected(reason, detail);

@@ -32,6 +32,7 @@ import {
   type SliceDtype,
   type SliceMeta,
 } from "./wire.ts";
+import { rejectionClass } from "../rejection.ts";
 
 /** Every reason a slice can be rejected for, in validation order. */
 export const REJECT_REASONS = [
@@ -63,12 +64,8 @@ export const REJECT_REASONS = [
 export type RejectReason = typeof REJECT_REASONS[number];
 
 /** A slice failed validation; `reason` is stable, `detail` says what exactly. */
-export class SliceRejected extends Error {
-  override name = "SliceRejected";
-  constructor(readonly reason: RejectReason, readonly detail: string) {
-    super(`Slice rejected (${reason}): ${detail}`);
-  }
-}
+export class SliceRejected
+  extends rejectionClass<RejectReason>("SliceRejected", "Slice rejected") {}
 
 /** What the receiver expects of a slice. */
 export interface SliceExpect {
