@@ -4,6 +4,8 @@
  * 1. Separation: honest miners win the weights set on chain against one miner of each
  *    adversary kind, the shared model learns, and every honest miner holds the lead
  *    validator's θ bit for bit (the same digest) in every window.
+ * Two-second blocks (the default): on protocol v2 every follower decodes, aggregates and
+ * steps the whole model each window, which needs the time on two cores.
  * 2. Faults: a miner killed and restarted (with garbage planted in its bucket while it
  *    is down), the chain restarted, a bucket unreachable for a while — nothing crashes,
  *    no garbage is accepted, the restarted miner scores again within two windows.
@@ -37,12 +39,12 @@ Deno.test({
   async fn() {
     const out = await prepareOut(await Deno.makeTempDir({ prefix: "boltzmann-devnet-" }));
     try {
-      const r = await runDevnet(await deps(out, 1000), {
+      const r = await runDevnet(await deps(out, 2000), {
         honest: 3,
         windows: 10,
         out,
         print: () => {},
-        timeoutMs: 8 * 60_000,
+        timeoutMs: 12 * 60_000,
       });
       const honest = r.miners.filter((m) => m.role === "honest");
       const adversaries = r.miners.filter((m) => m.role !== "honest");
@@ -141,7 +143,7 @@ Deno.test({
       }
     };
     try {
-      const r = await runDevnet(await deps(out, 1000), {
+      const r = await runDevnet(await deps(out, 2000), {
         honest: 2,
         windows: 11,
         out,
@@ -149,7 +151,7 @@ Deno.test({
         skipBaseline: true,
         print: () => {},
         onWindow: hook,
-        timeoutMs: 8 * 60_000,
+        timeoutMs: 12 * 60_000,
       });
       assert.equal(r.windows.length, 11, "every window was scored despite the faults");
       const uid1 = r.miners.find((m) => m.hotkey === hk1)!.uid;

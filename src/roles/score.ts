@@ -37,6 +37,11 @@ export interface ScoreParams {
    * non-zero coordinates overlap at least this much (Jaccard, on the sample) are copies.
    */
   duplicateOverlap: number;
+  /**
+   * Compare uploads after subtracting the window's mean (protocol v2: gradients at one θ
+   * share a common direction that would make honest uploads look like copies).
+   */
+  duplicateCenter: boolean;
   /** Coordinates compared by the duplicate detector (a fixed stride sample). */
   duplicateSample: number;
   /** Use the mean of per-tensor cosines instead of one cosine over all tensors. */
@@ -50,6 +55,7 @@ export const DEFAULT_SCORE_PARAMS: Readonly<ScoreParams> = Object.freeze({
   normCap: Infinity,
   duplicateCos: 0.97,
   duplicateOverlap: 0.9,
+  duplicateCenter: false,
   duplicateSample: 1 << 16,
   perTensor: false,
 });
@@ -316,6 +322,14 @@ function overlap(x: Float64Array, y: Float64Array): number {
   return both / either;
 }
 
+/** Subtracts the element-wise mean of `xs` from each (in place), when there are ≥ 3. */
+function centerAll(xs: Float64Array[]): void {
+  if (xs.length < 3) return;
+  const m = new Float64Array(xs[0]!.length);
+  for (const x of xs) for (let i = 0; i < m.length; i++) m[i]! += x[i]! / xs.length;
+  for (const x of xs) for (let i = 0; i < m.length; i++) x[i]! -= m[i]!;
+}
+
 /** Result of {@link findDuplicates}. */
 export interface Duplicates {
   /** Groups (size ≥ 2) of current uploads that are copies of each other, by index. */
@@ -338,11 +352,21 @@ export function findDuplicates(
   threshold = DEFAULT_SCORE_PARAMS.duplicateCos,
   sampleSize = DEFAULT_SCORE_PARAMS.duplicateSample,
   overlapThreshold = DEFAULT_SCORE_PARAMS.duplicateOverlap,
+  o: { center?: boolean; currentKeys?: readonly string[]; previousKeys?: readonly string[] } = {},
 ): Duplicates {
   const usable = (t: Tensors) => allFinite(t) && norm(t) > 0;
   const n = current.length ? numel(current[0]!) : 0;
   const cur = current.map((t) => (usable(t) ? sample(t, sampleSize, n) : null));
+  const prevKeys = previous.map((_, i) => o.previousKeys?.[i]).filter((_, i) =>
+    usable(previous[i]!)
+  );
   const prev = previous.filter(usable).map((t) => sample(t, sampleSize, n));
+  if (o.center) {
+    // At one shared θ every honest gradient shares a large common direction: compare what
+    // is left after the window's mean, where honest uploads differ and copies do not.
+    centerAll(cur.filter((x): x is Float64Array => x !== null));
+    centerAll(prev);
+  }
   const same = (a: Float64Array, b: Float64Array) =>
     cosArr(a, b) >= threshold || overlap(a, b) >= overlapThreshold;
   const parent = cur.map((_, i) => i);
@@ -357,7 +381,11 @@ export function findDuplicates(
   cur.forEach((_, i) => byRoot.set(root(i), [...(byRoot.get(root(i)) ?? []), i]));
   const stale = new Set<number>();
   cur.forEach((a, i) => {
-    if (a && prev.some((b) => same(a, b))) stale.add(i);
+    const own = o.currentKeys?.[i];
+    // One's own last upload is not "stale" to oneself: error feedback carries part of it.
+    if (a && prev.some((b, j) => (own === undefined || prevKeys[j] !== own) && same(a, b))) {
+      stale.add(i);
+    }
   });
   return { groups: [...byRoot.values()].filter((g) => g.length > 1), stale };
 }
@@ -408,6 +436,7 @@ export function keeper(group: readonly MeasuredUpload[], z: number): MeasuredUpl
  * @param previous the deltas of window w−1 (all uploaders)
  * @param recentNorms norms of uploads that earned a score in recent windows; they join
  *   this window's credible norms in the reference median
+ * @param previousKeys the uploaders of `previous` (an upload is not stale to its own uploader)
  * @returns scores in the order of `uploads`
  */
 export function scoreWindow(
@@ -415,6 +444,7 @@ export function scoreWindow(
   previous: readonly Tensors[],
   params: Partial<ScoreParams> = {},
   recentNorms: readonly number[] = [],
+  previousKeys?: readonly string[],
 ): WindowScore[] {
   const p = { ...DEFAULT_SCORE_PARAMS, ...params };
   const dups = findDuplicates(
@@ -423,6 +453,11 @@ export function scoreWindow(
     p.duplicateCos,
     p.duplicateSample,
     p.duplicateOverlap,
+    {
+      center: p.duplicateCenter,
+      currentKeys: uploads.map((u) => u.hotkey),
+      previousKeys: previousKeys,
+    },
   );
   const loser = new Set<number>();
   for (const g of dups.groups) {

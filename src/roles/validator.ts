@@ -144,7 +144,8 @@ export async function runValidator<K>(
     lead: () => leadOf(peers),
   });
   let moving = new Map<number, MovingScore>();
-  let previous: Tensors[] = []; // duplicate samples of last window's uploads (stale copies)
+  // Duplicate samples of last window's uploads, by uploader (to find stale copies).
+  let previous: { hotkey: string; sample: Tensors }[] = [];
   let recentNorms: number[][] = []; // norms that earned a score, last few windows
   let ledBefore = false;
   const clock = await BlockClock.start(d.chain);
@@ -185,7 +186,10 @@ export async function runValidator<K>(
           secret,
           miners,
         });
-        previous = got.accepted.map((f) => duplicateSample(f.update));
+        previous = got.accepted.map((f) => ({
+          hotkey: f.peer.hotkey,
+          sample: duplicateSample(f.update),
+        }));
         recentNorms = [...recentNorms, r.scored.filter((s) => s.score > 0).map((s) => s.norm)]
           .slice(-3);
         moving = updateMoving(
@@ -383,7 +387,7 @@ async function scoreUploads<K>(
   thetaW: Tensors,
   outerW: OuterState,
   got: { accepted: Fetched[]; rejected: { uid: number; reason: string }[] },
-  previous: Tensors[],
+  previous: { hotkey: string; sample: Tensors }[],
   x: { deadlineMs: number; recentNorms: number[]; secret: number; miners: readonly Peer[] },
 ) {
   const w = plan.window;
@@ -408,7 +412,19 @@ async function scoreUploads<K>(
   // Uploads that earn nothing whatever the gradient says (non-finite, zero, a copy of
   // last window's, a norm far outside recent honest norms) are measured without one:
   // the validator's time goes to the uploads that can earn.
-  const stale = findDuplicates(order.map((f) => f.update), previous).stale;
+  const dup = { ...DEFAULT_SCORE_PARAMS, duplicateCenter: true };
+  const stale = findDuplicates(
+    order.map((f) => f.update),
+    previous.map((p) => p.sample),
+    dup.duplicateCos,
+    dup.duplicateSample,
+    dup.duplicateOverlap,
+    {
+      center: true,
+      currentKeys: order.map((f) => f.peer.hotkey),
+      previousKeys: previous.map((p) => p.hotkey),
+    },
+  ).stale;
   const ref = x.recentNorms.length >= 3 ? median(x.recentNorms) : 0;
   const normFar = new Set<number>();
   const hopeless = (f: Fetched, i: number) => {
@@ -437,7 +453,13 @@ async function scoreUploads<K>(
     });
     info.set(f.peer.uid, { loss: f.meta.loss, batches: f.meta.batches, theta: f.meta.theta });
   }
-  const scores: WindowScore[] = scoreWindow(measured, previous, {}, x.recentNorms);
+  const scores: WindowScore[] = scoreWindow(
+    measured,
+    previous.map((p) => p.sample),
+    { duplicateCenter: true },
+    x.recentNorms,
+    previous.map((p) => p.hotkey),
+  );
   const scored = measured.map((m, i) => ({
     uid: m.uid,
     hotkey: m.hotkey,
