@@ -116,3 +116,23 @@ Deno.test("the binary check runs every benchmark", async () => {
   const ran = [...sh.matchAll(/^run bench (\w+) /gm)].map((m) => m[1]);
   assert.deepEqual(ran.sort(), Object.keys(BENCHES).sort());
 });
+
+Deno.test("schema: every environment variable it lists is read somewhere in src/", async () => {
+  const texts: string[] = [];
+  const walk = async (dir: URL) => {
+    for await (const e of Deno.readDir(dir)) {
+      if (e.isDirectory) await walk(new URL(`${e.name}/`, dir));
+      else if (e.name.endsWith(".ts") && !e.name.endsWith("_test.ts") && e.name !== "flags.ts") {
+        texts.push(await Deno.readTextFile(new URL(e.name, dir)));
+      }
+    }
+  };
+  await walk(new URL("../src/", import.meta.url));
+  const names = SURFACES.flatMap((s) => [
+    ...(s.environment ?? []).map((e) => e.name),
+    ...s.flags.flatMap((f) => f.env ? [f.env] : []),
+  ]);
+  assert.ok(names.length > 0);
+  const unread = names.filter((n) => !texts.some((t) => t.includes(`"${n}"`)));
+  assert.deepEqual(unread, []);
+});

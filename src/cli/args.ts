@@ -50,6 +50,8 @@ export interface Surface {
   /** What the group is for (help and README). */
   title: string;
   flags: readonly Flag[];
+  /** Environment variables (also read from `.env`) the group's commands read, no flag. */
+  environment?: readonly { name: string; help: string }[];
 }
 
 type Value = string | number | boolean;
@@ -270,17 +272,18 @@ export function helpLines(surfaces: readonly Surface[]): string[] {
     22,
     Math.max(...surfaces.flatMap((s) => s.flags.map((f) => flagColumn(f).length))),
   );
+  const row = (col: string, text: string) =>
+    lines.push(
+      col.length > w ? `  ${col}\n  ${"".padEnd(w)}  ${text}` : `  ${col.padEnd(w)}  ${text}`,
+    );
   for (const s of surfaces) {
     lines.push("", `${s.title}:`);
     for (const f of s.flags) {
       const d = defaultColumn(f);
       const extra = [d && `default ${d}`, f.env && `env ${f.env}`].filter(Boolean).join("; ");
-      const col = flagColumn(f);
-      const text = `${f.help}${extra ? ` (${extra})` : ""}`;
-      lines.push(
-        col.length > w ? `  ${col}\n  ${"".padEnd(w)}  ${text}` : `  ${col.padEnd(w)}  ${text}`,
-      );
+      row(flagColumn(f), `${f.help}${extra ? ` (${extra})` : ""}`);
     }
+    for (const e of s.environment ?? []) row(`$${e.name}`, e.help);
   }
   return lines;
 }
@@ -301,6 +304,7 @@ export function markdownRows(s: Surface): string[][] {
       f.env ? "`" + f.env + "`" : "",
       cell(f.help),
     ]),
+    ...(s.environment ?? []).map((e) => ["", "env", "", "`" + e.name + "`", cell(e.help)]),
   ];
 }
 

@@ -94,10 +94,7 @@ version, every transaction extension understood, the hotkey registered (uid), pe
 and stake, commit-reveal and reveal period, weights rate limit and version key, our
 bucket commitment present and parseable. With --bucket: a probe object put, read and
 deleted, and read back as a peer would, from the commitment alone.
-Prints one PASS/FAIL/SKIP line per check; exit code 1 on any FAIL. Environment (or .env):
-AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, AWS_REGION for our bucket;
-BOLTZMANN_READ_ACCESS_KEY_ID, BOLTZMANN_READ_SECRET_ACCESS_KEY: read-only keys committed
-for peers (public).`,
+Prints one PASS/FAIL/SKIP line per check; exit code 1 on any FAIL.`,
   surfaces: SURFACES,
   async run(argv) {
     const { o } = parseCommand(argv, SURFACES);

@@ -102,7 +102,23 @@ export const CHAIN: Surface = {
 /** Our own bucket. */
 export const STORAGE: Surface = {
   name: "storage",
-  title: "Storage (credentials: AWS_* environment variables or .env)",
+  title: "Storage ($VARIABLES: from the environment, or .env in the working directory)",
+  environment: [
+    {
+      name: "AWS_ACCESS_KEY_ID",
+      help: "our bucket's key id (with the secret; neither: anonymous)",
+    },
+    { name: "AWS_SECRET_ACCESS_KEY", help: "our bucket's secret key (never logged)" },
+    { name: "AWS_SESSION_TOKEN", help: "temporary credentials' session token" },
+    { name: "AWS_ENDPOINT_URL", help: "S3 endpoint (R2, MinIO; AWS_ENDPOINT_URL_S3 wins)" },
+    { name: "AWS_REGION", help: "S3 region (or AWS_DEFAULT_REGION; default us-east-1)" },
+    { name: "AWS_S3_FORCE_PATH_STYLE", help: "true: path-style URLs instead of bucket hosts" },
+    {
+      name: "BOLTZMANN_READ_ACCESS_KEY_ID",
+      help: "read-only key id committed on chain for peers (public: anyone can read it)",
+    },
+    { name: "BOLTZMANN_READ_SECRET_ACCESS_KEY", help: "its secret (public too)" },
+  ],
   flags: [
     {
       name: "bucket",

@@ -29,13 +29,6 @@ const log = getLogger(["boltzmann", "cli"]);
 /** Flag surfaces of `miner` and `validator` (each adds its own). */
 export { PARTICIPANT_SURFACES } from "./flags.ts";
 
-/** Environment variables of `miner` and `validator`, for their help. */
-export const PARTICIPANT_ENV = [
-  "Environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, AWS_REGION (or .env);",
-  "  BOLTZMANN_READ_ACCESS_KEY_ID, BOLTZMANN_READ_SECRET_ACCESS_KEY: read-only keys committed",
-  "  on chain for peers (public: anyone can read them)",
-].join("\n");
-
 /** Everything the role loops take, built from flags, and what the CLI needs besides. */
 export interface Participant extends RoleDeps<Hotkey, Chain> {
   maxWindows?: number;

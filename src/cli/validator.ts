@@ -1,6 +1,6 @@
 /** `boltzmann validator`: score miners' deltas against recomputed gradients; set weights. */
 import { type Command, parseCommand } from "./command.ts";
-import { buildParticipant, PARTICIPANT_ENV, PARTICIPANT_SURFACES } from "./participant.ts";
+import { buildParticipant, PARTICIPANT_SURFACES } from "./participant.ts";
 import { VALIDATOR } from "./flags.ts";
 import { runValidator } from "../roles/validator.ts";
 
@@ -11,8 +11,7 @@ export const command: Command = {
 
 Each window: rebuild the shared model as miners do, recompute each miner's gradient
 on its own pages, score its delta (docs/INCENTIVES.md), keep a moving average, set
-weights on chain every weights_interval windows, publish scores-{window}-{hotkey}.json.
-${PARTICIPANT_ENV}`,
+weights on chain every weights_interval windows, publish scores-{window}-{hotkey}.json.`,
   surfaces: SURFACES,
   async run(argv) {
     const { o } = parseCommand(argv, SURFACES);
