@@ -32,6 +32,8 @@ export interface SessionOptions {
    * (fewer user cycles, more page faults; docs/PERFORMANCE.md). CPU only.
    */
   lowMemory?: boolean;
+  /** Let idle intra-op threads spin (ORT's default; off here, see Session.create). */
+  spin?: boolean;
   /** Write ORT's per-node profile (Chrome trace JSON) to `<profile>_<time>.json` on release. */
   profile?: string;
 }
@@ -111,6 +113,11 @@ export class Session {
       executionProviders: device === "cuda" ? ["cuda"] : ["cpu"],
       graphOptimizationLevel: opts.optimization ?? "all",
       logSeverityLevel: 3, // errors only: failures reach the caller as exceptions
+      // Idle intra-op threads sleep instead of spinning (ORT's default): on shared,
+      // oversubscribed machines spinning threads steal the cores the working ones need
+      // (tiny under load: 447–505 vs 185–299 tokens/s, less CPU; docs/PERFORMANCE.md).
+      // PyTorch's counterpart is OMP_WAIT_POLICY=PASSIVE, which bench/torch_step.py sets.
+      extra: { session: { intra_op: { allow_spinning: opts.spin ? "1" : "0" } } },
       ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
       ...(opts.lowMemory && device === "cpu"
         ? { enableCpuMemArena: false, enableMemPattern: false }
