@@ -149,7 +149,7 @@ export async function runLadder(o: LadderOptions): Promise<number> {
   const big = largestFitting(avail);
   const all = [...RUNGS, ...(big ? [{ ...big, name: `${big.name} (largest that fits)` }] : [])];
   const rungs = o.rungs?.length
-    ? all.filter((r) => o.rungs!.some((n) => r.name.toLowerCase().startsWith(n.toLowerCase())))
+    ? all.filter((r) => o.rungs!.some((n) => r.name.toLowerCase().includes(n.toLowerCase())))
     : all;
   const python = o.python ?? "python3";
   const script = torchScript();

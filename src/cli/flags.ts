@@ -607,7 +607,8 @@ export const BENCH_TRAIN: Surface = {
       name: "rungs",
       type: "string",
       arg: "LIST",
-      help: "--ladder: only these rungs, comma-separated name prefixes (tiny,58M,largest…)",
+      help:
+        "--ladder: only the rungs whose names contain these, comma-separated (tiny,58M,largest)",
     },
     {
       name: "pairs",
