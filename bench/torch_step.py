@@ -29,10 +29,23 @@ import statistics
 import sys
 import time
 
+# What both presets take from the original hparams.json unchanged (as src/hparams.ts).
+_SHARED = {
+    "pages_per_window": 1,
+    "rows_per_page": 100,
+    "optimizer_beta1": 0.9,
+    "optimizer_beta2": 0.95,
+    "optimizer_eps": 1e-8,
+    "optimizer_weight_decay": 0.1,
+    "grad_clip": 1.0,
+    "max_history": 10,
+}
+
 # The two presets of src/hparams.ts, in the original hparams.json key names (the names
 # `--hparams FILE` uses). Keep in step with that file.
 PRESETS = {
     "tiny": {
+        **_SHARED,
         "vocab_size": 32000,
         "hidden_size": 128,
         "intermediate_size": 384,
@@ -45,23 +58,16 @@ PRESETS = {
         "tie_word_embeddings": False,
         "sequence_length": 128,
         "batch_size": 8,
-        "pages_per_window": 1,
-        "rows_per_page": 100,
         "window_length": 5,
         "compression": 10,
         "learning_rate": 3e-3,
-        "optimizer_beta1": 0.9,
-        "optimizer_beta2": 0.95,
-        "optimizer_eps": 1e-8,
-        "optimizer_weight_decay": 0.1,
-        "grad_clip": 1.0,
-        "max_history": 10,
         "validator_moving_alpha": 0.9,
         "weights_interval": 2,
         "checkpoint_interval": 10,
     },
     # The original boltzmann's hparams.json (16 layers, hidden 2048, seq 2048, ≈1.2 B).
     "seed": {
+        **_SHARED,
         "vocab_size": 32000,
         "hidden_size": 2048,
         "intermediate_size": 8192,
@@ -74,17 +80,9 @@ PRESETS = {
         "tie_word_embeddings": False,
         "sequence_length": 2048,
         "batch_size": 6,
-        "pages_per_window": 1,
-        "rows_per_page": 100,
         "window_length": 2,
         "compression": 100,
         "learning_rate": 7.5e-5,
-        "optimizer_beta1": 0.9,
-        "optimizer_beta2": 0.95,
-        "optimizer_eps": 1e-8,
-        "optimizer_weight_decay": 0.1,
-        "grad_clip": 1.0,
-        "max_history": 10,
         "validator_moving_alpha": 0.999,
         "weights_interval": 10,
         "checkpoint_interval": 100,
