@@ -38,7 +38,7 @@ import {
 } from "./exchange.ts";
 import { HONEST, type Strategy } from "./adversary.ts";
 import { windowAt, windowPlan } from "./plan.ts";
-import { cleanOld, keepWindows } from "./keys.ts";
+import { cleanOld, keepWindows, objectKey } from "./keys.ts";
 import { leadHistory, waitForManifest } from "./history.ts";
 import { catchUp, type ModelAt, outerHparams, startModel } from "./shared.ts";
 
@@ -130,6 +130,14 @@ export async function runMiner<K>(d: MinerDeps<K>, o: MinerOptions = {}): Promis
     for (let done = 0; o.maxWindows === undefined || done < o.maxWindows; done++, w++) {
       const plan = windowPlan(w, L);
       await clock.waitFor(plan.start, d.signal);
+      if (clock.block >= plan.lastUploadBlock) {
+        // Behind the chain (a slow machine, a long re-sync): an update for a window that is
+        // over would never be uploaded, so go straight to the current one.
+        log.warn(`Window ${w}: over at block ${clock.block}; skipping to the current window`);
+        const c = windowAt(clock.block, L);
+        w = clock.block >= windowPlan(c, L).lastUploadBlock ? c : c - 1; // then w + 1
+        continue;
+      }
       const report: WindowReport = {
         window: w,
         resynced: false,
@@ -269,7 +277,7 @@ export async function publishStatus(
     bytes_down: t.down,
   };
   await store.put(
-    windowPlan(r.window, Math.max(2, ctx.hp.windowLength)).keys.status(hotkey),
+    objectKey("status", r.window, hotkey),
     new TextEncoder().encode(JSON.stringify(body)),
   ).catch((e) => log.warn(`Status of window ${r.window} not published: ${(e as Error).message}`));
 }
