@@ -361,14 +361,20 @@ export function findDuplicates(
     usable(previous[i]!)
   );
   const prev = previous.filter(usable).map((t) => sample(t, sampleSize, n));
-  if (o.center) {
+  // Supports compare the uploads as sent (centering would make every support the union).
+  const raw = new Map<Float64Array, Float64Array>();
+  const curUsable = cur.filter((x): x is Float64Array => x !== null);
+  // Both sides by their own mean, or neither (a mean of fewer than 3 is no common part).
+  if (o.center && curUsable.length >= 3 && (prev.length === 0 || prev.length >= 3)) {
+    for (const x of [...cur, ...prev]) if (x) raw.set(x, x.slice());
     // At one shared θ every honest gradient shares a large common direction: compare what
     // is left after the window's mean, where honest uploads differ and copies do not.
-    centerAll(cur.filter((x): x is Float64Array => x !== null));
+    centerAll(curUsable);
     centerAll(prev);
   }
   const same = (a: Float64Array, b: Float64Array) =>
-    cosArr(a, b) >= threshold || overlap(a, b) >= overlapThreshold;
+    cosArr(a, b) >= threshold ||
+    overlap(raw.get(a) ?? a, raw.get(b) ?? b) >= overlapThreshold;
   const parent = cur.map((_, i) => i);
   const root = (i: number): number => (parent[i] === i ? i : (parent[i] = root(parent[i]!)));
   for (let i = 0; i < cur.length; i++) {

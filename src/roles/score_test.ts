@@ -292,3 +292,27 @@ Deno.test("findDuplicates() catches sparse copies by the overlap of their non-ze
   const e = findDuplicates([t(dense(1)), t(dense(2))], [], 0.9999);
   assert.deepEqual(e.groups, []);
 });
+
+Deno.test("findDuplicates() with centering: honest uploads sharing zeros and a common direction are not copies", () => {
+  // Three gradients at one θ: a large common direction, independent page parts, and the
+  // same coordinates quantized to 0 (as a 3-level codec does); plus an exact copy of one.
+  const n = 4000;
+  const common = Float32Array.from({ length: n }, (_, i) => Math.sin(i));
+  const page = (s: number) =>
+    Float32Array.from(
+      { length: n },
+      (_, i) => (i % 3 === 0 ? 0 : common[i]! + 0.3 * Math.sin(i * s)),
+    );
+  const t = (x: Float32Array) => new Map([["w", x]]);
+  const ups = [t(page(1.7)), t(page(2.9)), t(page(4.3))];
+  assert.ok(cosine(ups[0]!, ups[1]!) > 0.9, "raw cosines look like copies");
+  const opts = { center: true };
+  assert.deepEqual(findDuplicates(ups, [], 0.97, 1 << 16, 0.9, opts).groups, []);
+  const withCopy = [...ups, t(ups[1]!.get("w")!.slice())];
+  assert.deepEqual(findDuplicates(withCopy, [], 0.97, 1 << 16, 0.9, opts).groups, [[1, 3]]);
+  // Not stale to its own uploader; stale to another's.
+  const keys = { ...opts, currentKeys: ["a"], previousKeys: ["a", "b", "c"] };
+  assert.equal(findDuplicates([ups[0]!], ups, 0.97, 1 << 16, 0.9, keys).stale.size, 0);
+  const other = { ...opts, currentKeys: ["z"], previousKeys: ["a", "b", "c"] };
+  assert.equal(findDuplicates([ups[0]!], ups, 0.97, 1 << 16, 0.9, other).stale.size, 1);
+});
