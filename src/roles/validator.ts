@@ -148,6 +148,7 @@ export async function runValidator<K>(
   let previous: { hotkey: string; sample: Tensors }[] = [];
   let recentNorms: number[][] = []; // norms that earned a score, last few windows
   let ledBefore = false;
+  let weightsInFlight: Promise<void> | null = null;
   const clock = await BlockClock.start(d.chain);
   try {
     await clock.waitFor(0, d.signal);
@@ -219,21 +220,23 @@ export async function runValidator<K>(
           bytesUp: 0,
           bytesDown: 0,
         };
-        // 5. Weights on chain every weightsInterval windows.
+        // 5. Weights on chain every weightsInterval windows, in the background: inclusion
+        // (and finality) can take several blocks, and the next window's manifest, which
+        // every miner waits for, must not wait for it. One submission at a time.
         if ((w + 1) % hp.weightsInterval === 0) {
           const wts = weightsFromScores(moving);
-          if (wts.weights.some((x) => x > 0)) {
-            try {
-              await d.chain.setWeights(d.key, d.netuid, wts.uids, wts.weights, o.versionKey ?? 0);
-              out.weights = wts;
-              log.info(
-                `Window ${w}: set weights ${
-                  wts.uids.map((u, i) => `${u}:${wts.weights[i]!.toFixed(4)}`).join(" ")
-                }`,
-              );
-            } catch (e) {
-              log.warn(`Window ${w}: set_weights failed: ${(e as Error).message}`);
-            }
+          if (wts.weights.some((x) => x > 0) && weightsInFlight) {
+            log.warn(`Window ${w}: the previous weights are still being submitted; not again`);
+          } else if (wts.weights.some((x) => x > 0)) {
+            out.weights = wts;
+            const line = wts.uids.map((u, i) => `${u}:${wts.weights[i]!.toFixed(4)}`).join(" ");
+            weightsInFlight = d.chain
+              .setWeights(d.key, d.netuid, wts.uids, wts.weights, o.versionKey ?? 0)
+              .then(
+                () => log.info(`Window ${w}: set weights ${line}`),
+                (e) => log.warn(`Window ${w}: set_weights failed: ${(e as Error).message}`),
+              )
+              .finally(() => (weightsInFlight = null));
           }
         }
         for (const s of out.scores) {
@@ -271,6 +274,7 @@ export async function runValidator<K>(
   } catch (e) {
     if (!(e instanceof Stopped)) throw e;
   } finally {
+    await weightsInFlight;
     clock.stop();
   }
 }
