@@ -225,9 +225,11 @@ export async function runValidator<K>(
         // every miner waits for, must not wait for it. One submission at a time.
         if ((w + 1) % hp.weightsInterval === 0) {
           const wts = weightsFromScores(moving);
-          if (wts.weights.some((x) => x > 0) && weightsInFlight) {
+          if (!wts.weights.some((x) => x > 0)) {
+            // nothing earned yet
+          } else if (weightsInFlight) {
             log.warn(`Window ${w}: the previous weights are still being submitted; not again`);
-          } else if (wts.weights.some((x) => x > 0)) {
+          } else {
             out.weights = wts;
             const line = wts.uids.map((u, i) => `${u}:${wts.weights[i]!.toFixed(4)}`).join(" ");
             weightsInFlight = d.chain
