@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { rejectionClass } from "../rejection.ts";
+import { type Reject, rejectionClass } from "../rejection.ts";
 
 /** The version tag every commitment starts with. */
 export const COMMITMENT_TAG = "b1";
@@ -48,8 +48,11 @@ export interface BucketLocation {
 /** How strictly to check: public networks (finney, test) or a local one. */
 export type CommitmentPolicy = "public" | "local";
 
-/** Why a commitment was refused: short stable codes (metrics labels). */
-export const REJECT_REASONS = [
+/**
+ * A commitment that {@link parseCommitment} refused; `reason` is a short stable code (a
+ * metrics label), one of `CommitmentRejected.reasons`.
+ */
+export const CommitmentRejected = rejectionClass("CommitmentRejected", undefined, [
   "too_long",
   "bad_characters",
   "bad_format",
@@ -64,13 +67,11 @@ export const REJECT_REASONS = [
   "bad_region",
   "bad_prefix",
   "bad_credentials",
-] as const;
-
-/** One of {@link REJECT_REASONS}. */
-export type RejectReason = typeof REJECT_REASONS[number];
-
+]);
 /** A commitment that {@link parseCommitment} refused. */
-export class CommitmentRejected extends rejectionClass<RejectReason>("CommitmentRejected") {}
+export type CommitmentRejected = InstanceType<typeof CommitmentRejected>;
+/** Why a commitment was refused. */
+export type RejectReason = CommitmentRejected["reason"];
 
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const R2_ACCOUNT = /^[0-9a-f]{32}$/;
@@ -83,9 +84,7 @@ const MAX_ENDPOINT = 128;
 const FIELDS = ["e", "r2", "b", "g", "p", "k"] as const;
 type Field = typeof FIELDS[number];
 
-function reject(reason: RejectReason, detail: string): never {
-  throw new CommitmentRejected(reason, detail);
-}
+const reject: Reject<RejectReason> = CommitmentRejected.reject;
 
 /** Printable form of untrusted text for messages: at most 48 characters, no controls. */
 function show(s: string): string {
@@ -409,7 +408,7 @@ export function screenCommitments(
 
 /** Counts of refused commitments by reason (every reason present, zeros included). */
 export function countByReason(refused: readonly RefusedCommitment[]): Record<RejectReason, number> {
-  const out = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;
+  const out = CommitmentRejected.zeroCounts();
   for (const r of refused) out[r.reason]++;
   return out;
 }

@@ -11,7 +11,6 @@ import {
   policyFor,
   r2AccountOf,
   r2Endpoint,
-  REJECT_REASONS,
   type RejectReason,
   screenCommitments,
 } from "./commitment.ts";
@@ -206,7 +205,7 @@ Deno.test("screenCommitments splits accepted and refused, with reasons and count
   const counts = countByReason(pub.refused);
   assert.equal(counts.private_endpoint, 1);
   assert.equal(counts.too_long, 0);
-  assert.equal(Object.keys(counts).length, REJECT_REASONS.length);
+  assert.equal(Object.keys(counts).length, CommitmentRejected.reasons.length);
   const local = screenCommitments(m, "local");
   assert.deepEqual([...local.accepted.keys()], ["hk-a", "hk-b", "hk-d"]);
 });

@@ -28,7 +28,7 @@
 import type { Dtype } from "../safetensors.ts";
 import { sliceIndices } from "../window.ts";
 import { packBits, packedBytes, packTrits, tritBytes, unpackBits, unpackTrits } from "./bits.ts";
-import { rejectionClass } from "../rejection.ts";
+import { type Reject, rejectionClass } from "../rejection.ts";
 
 /** A parsed codec spec. `name` is the canonical text. */
 export interface CodecSpec {
@@ -67,8 +67,11 @@ export interface CodecContext {
   seed?: string;
 }
 
-/** Every reason an upload can be rejected for (short stable codes). */
-export const UPLOAD_REJECT_REASONS = [
+/**
+ * An upload failed validation; `reason` is a short stable code, the message says what
+ * exactly. `UploadRejected.reasons` lists every reason.
+ */
+export const UploadRejected = rejectionClass("UploadRejected", "Upload rejected", [
   "too-large",
   "truncated",
   "bad-layout",
@@ -90,18 +93,12 @@ export const UPLOAD_REJECT_REASONS = [
   "index-order",
   "value-range",
   "non-finite",
-] as const;
-
+]);
+/** An upload failed validation. */
+export type UploadRejected = InstanceType<typeof UploadRejected>;
 /** An upload rejection reason. */
-export type UploadRejectReason = typeof UPLOAD_REJECT_REASONS[number];
-
-/** An upload failed validation; `reason` is stable, the message says what exactly. */
-export class UploadRejected
-  extends rejectionClass<UploadRejectReason>("UploadRejected", "Upload rejected") {}
-
-function reject(reason: UploadRejectReason, detail: string): never {
-  throw new UploadRejected(reason, detail);
-}
+export type UploadRejectReason = UploadRejected["reason"];
+const reject: Reject<UploadRejectReason> = UploadRejected.reject;
 
 /** Lloyd–Max levels of a unit normal (in units of σ) and their decision thresholds. */
 const S4_LEVELS = [-1.5104, -0.4528, 0.4528, 1.5104];

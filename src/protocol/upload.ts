@@ -12,6 +12,7 @@
  *
  * @module
  */
+import type { Reject } from "../rejection.ts";
 import { parseSafetensorsHeader, SafetensorsError } from "../safetensors.ts";
 import { type Signer, writeSigned } from "../slices/wire.ts";
 import { signedMeta, verifySigned } from "../slices/validate.ts";
@@ -64,9 +65,7 @@ export interface ReadUpload {
   payloadSha256: string;
 }
 
-function reject(reason: UploadRejectReason, detail: string): never {
-  throw new UploadRejected(reason, detail);
-}
+const reject: Reject<UploadRejectReason> = UploadRejected.reject;
 
 function metaStrings(meta: UploadMeta, codec: string): Record<string, string> {
   const int = (v: number | undefined) => v === undefined || (Number.isSafeInteger(v) && v >= 0);

@@ -3,7 +3,7 @@
  * from the parameter table, header cap, JSON, exact tensor names / dtypes / shapes,
  * offsets, metadata (format, version, fingerprint, kind, window, hotkey), payload hash,
  * signature, and finite values, in that order (docs/WIRE.md). Each rejection is a
- * {@link SliceRejected} with a reason from {@link REJECT_REASONS} (the caller logs and
+ * {@link SliceRejected} with a reason from `SliceRejected.reasons` (the caller logs and
  * counts it).
  *
  * Left out: downloading (the size cap is passed to the store so it stops reading early;
@@ -32,10 +32,14 @@ import {
   type SliceDtype,
   type SliceMeta,
 } from "./wire.ts";
-import { rejectionClass } from "../rejection.ts";
+import { type Reject, rejectionClass } from "../rejection.ts";
 
-/** Every reason a slice can be rejected for, in validation order. */
-export const REJECT_REASONS = [
+/**
+ * A slice failed validation; `reason` is a short stable string for logs, metrics and
+ * tests, `detail` says what exactly. `SliceRejected.reasons` lists every reason, in
+ * validation order.
+ */
+export const SliceRejected = rejectionClass("SliceRejected", "Slice rejected", [
   "download-failed",
   "too-large",
   "truncated",
@@ -58,14 +62,11 @@ export const REJECT_REASONS = [
   "payload-hash",
   "bad-signature",
   "non-finite",
-] as const;
-
-/** A rejection reason: a short stable string for logs, metrics and tests. */
-export type RejectReason = typeof REJECT_REASONS[number];
-
-/** A slice failed validation; `reason` is stable, `detail` says what exactly. */
-export class SliceRejected
-  extends rejectionClass<RejectReason>("SliceRejected", "Slice rejected") {}
+]);
+/** A slice failed validation. */
+export type SliceRejected = InstanceType<typeof SliceRejected>;
+/** A rejection reason. */
+export type RejectReason = SliceRejected["reason"];
 
 /** What the receiver expects of a slice. */
 export interface SliceExpect {
@@ -132,9 +133,7 @@ export function sliceByteCap(
   return 8 + headerCap(table) + k * (dtype === "F32" ? 4 : 2);
 }
 
-function reject(reason: RejectReason, detail: string): never {
-  throw new SliceRejected(reason, detail);
-}
+const reject: Reject<RejectReason> = SliceRejected.reject;
 
 /** Maps the codec's one-line errors to reasons. */
 function codecReason(msg: string): RejectReason {
