@@ -30,7 +30,12 @@ import type { Chain, Hotkey, Metagraph } from "./mod.ts";
 import { normalizeWeights } from "./weights.ts";
 import { customErrorTable, nameCustomErrors } from "./tx_errors.ts";
 import { readNeuron, readStakes, readSubnetParams, storage } from "./runtime_info.ts";
-import { submitWeights, WeightsSubmitter, type WeightsView } from "./weights_submit.ts";
+import {
+  submitWeights,
+  type WeightsReveal,
+  WeightsSubmitter,
+  type WeightsView,
+} from "./weights_submit.ts";
 
 const log = getLogger(["boltzmann", "chain"]);
 
@@ -537,8 +542,8 @@ export class SubtensorChain implements Chain {
     }
     const norm = normalizeWeights(uids, weights);
     const sub = this.#submitters.get(`${netuid} ${signer.ss58}`);
-    if (sub) return await sub.submit(norm.uids, norm.weights, BigInt(versionKey));
-    await submitWeights(this, signer, netuid, norm.uids, norm.weights, BigInt(versionKey));
+    if (sub) return await sub.submit(norm, BigInt(versionKey));
+    await submitWeights(this, signer, netuid, norm, BigInt(versionKey));
   }
 
   #submitters = new Map<string, WeightsSubmitter>();
@@ -606,14 +611,8 @@ export class SubtensorChain implements Chain {
   }
 
   /** `reveal_weights(netuid, uids, values, salt, version_key)`. */
-  async sendRevealWeights(
-    signer: Hotkey,
-    netuid: number,
-    uids: number[],
-    values: number[],
-    salt: number[],
-    versionKey: bigint,
-  ): Promise<void> {
+  async sendRevealWeights(signer: Hotkey, netuid: number, reveal: WeightsReveal): Promise<void> {
+    const { uids, values, salt, versionKey } = reveal;
     await this.submit(signer, "subtensorModule", "revealWeights", {
       netuid,
       uids,

@@ -18,6 +18,12 @@ function roundHalfEven(x: number): number {
   return f % 2 === 0 ? f : f + 1;
 }
 
+/** A weight vector as the chain takes it: distinct u16 uids and their u16 values. */
+export interface U16Weights {
+  uids: number[];
+  weights: number[];
+}
+
 /**
  * Scales `weights` so the largest is {@link U16_MAX} and drops zeros.
  *
@@ -31,7 +37,7 @@ function roundHalfEven(x: number): number {
 export function normalizeWeights(
   uids: readonly number[],
   weights: readonly number[],
-): { uids: number[]; weights: number[] } {
+): U16Weights {
   if (uids.length !== weights.length) {
     throw new RangeError(
       `Cannot set weights: ${uids.length} uids but ${weights.length} weights; pass one weight per uid`,

@@ -28,6 +28,7 @@ import { join } from "node:path";
 import { getLogger } from "../log.ts";
 import type { Hotkey } from "./mod.ts";
 import type { NeuronInfo, SubnetParams } from "./runtime_info.ts";
+import type { U16Weights } from "./weights.ts";
 
 const log = getLogger(["boltzmann", "weights"]);
 
@@ -62,15 +63,11 @@ export interface WeightsChain {
     versionKey: bigint,
   ): Promise<void>;
   sendCommitWeights(signer: Hotkey, netuid: number, hash: string): Promise<void>;
-  sendRevealWeights(
-    signer: Hotkey,
-    netuid: number,
-    uids: number[],
-    values: number[],
-    salt: number[],
-    versionKey: bigint,
-  ): Promise<void>;
+  sendRevealWeights(signer: Hotkey, netuid: number, reveal: WeightsReveal): Promise<void>;
 }
+
+/** What `reveal_weights` sends: the committed vector, its salt and version key. */
+export type WeightsReveal = Pick<PendingCommit, "uids" | "values" | "salt" | "versionKey">;
 
 /** A commit boltzmann made and has not revealed yet. */
 export interface PendingCommit {
@@ -192,6 +189,20 @@ function requireRegistered(view: WeightsView, ss58: string, netuid: number, what
 }
 
 /**
+ * What every submission reads and checks first: the chain's view, that the hotkey is
+ * registered, and the version key to send (the larger of ours and the subnet's).
+ */
+async function prepare(chain: WeightsChain, signer: Hotkey, netuid: number, versionKey: bigint) {
+  const what = `set weights as ${signer.ss58} on subnet ${netuid}`;
+  const view = await chain.weightsView(netuid, signer.ss58);
+  requireRegistered(view, signer.ss58, netuid, what);
+  const key = versionKey > view.params.weightsVersionKey
+    ? versionKey
+    : view.params.weightsVersionKey;
+  return { what, view, key };
+}
+
+/**
  * Sets weights without commit-reveal (no state directory): rate limit and version key
  * honoured; refuses when the subnet has commit-reveal on.
  */
@@ -199,23 +210,17 @@ export async function submitWeights(
   chain: WeightsChain,
   signer: Hotkey,
   netuid: number,
-  uids: number[],
-  values: number[],
+  w: U16Weights,
   versionKey: bigint,
 ): Promise<void> {
-  const what = `set weights as ${signer.ss58} on subnet ${netuid}`;
-  const view = await chain.weightsView(netuid, signer.ss58);
-  requireRegistered(view, signer.ss58, netuid, what);
+  const { what, view, key } = await prepare(chain, signer, netuid, versionKey);
   if (view.params.commitRevealEnabled) {
     throw new Error(
       `Cannot ${what}: the subnet has commit-reveal weights on, and committing needs a state directory for the pending reveal (run the validator, which keeps one)`,
     );
   }
   checkRateLimit(view, what);
-  const key = versionKey > view.params.weightsVersionKey
-    ? versionKey
-    : view.params.weightsVersionKey;
-  await chain.sendSetWeights(signer, netuid, uids, values, key);
+  await chain.sendSetWeights(signer, netuid, w.uids, w.weights, key);
 }
 
 /** Largest pending-commit file read back. */
@@ -311,23 +316,18 @@ export class WeightsSubmitter {
   }
 
   /**
-   * Submits u16 `values` for `uids`: `set_weights`, or a commit to be revealed later when
+   * Submits the u16 weight vector `w`: `set_weights`, or a commit to be revealed later when
    * the subnet has commit-reveal on. Resolves once the extrinsic is in a block.
    * @throws {WeightsRateLimited} before the chain's rate limit allows weights
    */
-  submit(uids: number[], values: number[], versionKey: bigint): Promise<void> {
+  submit(w: U16Weights, versionKey: bigint): Promise<void> {
     // One at a time with reveals, so the pending list is never written from a stale copy.
-    return this.#serial(() => this.#submit(uids, values, versionKey));
+    return this.#serial(() => this.#submit(w.uids, w.weights, versionKey));
   }
 
   async #submit(uids: number[], values: number[], versionKey: bigint): Promise<void> {
-    const what = `set weights as ${this.signer.ss58} on subnet ${this.netuid}`;
-    const view = await this.chain.weightsView(this.netuid, this.signer.ss58);
-    requireRegistered(view, this.signer.ss58, this.netuid, what);
+    const { what, view, key } = await prepare(this.chain, this.signer, this.netuid, versionKey);
     checkRateLimit(view, what);
-    const key = versionKey > view.params.weightsVersionKey
-      ? versionKey
-      : view.params.weightsVersionKey;
     if (!view.params.commitRevealEnabled) {
       await this.chain.sendSetWeights(this.signer, this.netuid, uids, values, key);
       return;
@@ -382,14 +382,7 @@ export class WeightsSubmitter {
         continue;
       }
       try {
-        await this.chain.sendRevealWeights(
-          this.signer,
-          this.netuid,
-          p.uids,
-          p.values,
-          p.salt,
-          p.versionKey,
-        );
+        await this.chain.sendRevealWeights(this.signer, this.netuid, p);
         log.info(`Revealed weights ${p.hash} at block ${view.head + 1}: ${p.uids.length} uids`);
         keep = keep.filter((x) => x !== p);
       } catch (e) {
