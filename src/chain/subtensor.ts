@@ -28,6 +28,7 @@ import { getLogger } from "../log.ts";
 import { deriveExtensions, type ExtensionDef, extensionEntries, refusal } from "./extensions.ts";
 import type { Chain, Hotkey, Metagraph } from "./mod.ts";
 import { normalizeWeights } from "./weights.ts";
+import { dropRpcDecorationNotice } from "./api_notices.ts";
 import { customErrorTable, nameCustomErrors } from "./tx_errors.ts";
 import { readNeuron, readStakes, readSubnetParams, storage } from "./runtime_info.ts";
 import {
@@ -130,6 +131,9 @@ async function openApi(
       timeoutMs,
       "reading the metadata",
     );
+    // Not `noInitWarn`, which would also hide registry and extension warnings: only the
+    // "RPC methods not decorated" notice is dropped (api_notices.ts says why).
+    dropRpcDecorationNotice();
     api = new ApiPromise({ provider, throwOnConnect: true, metadata, signedExtensions });
     api.isReadyOrError.catch(() => {});
     await withTimeout(Promise.race([api.isReadyOrError, failed]), timeoutMs, "connecting");
