@@ -352,6 +352,21 @@ export function r2AccountOf(endpoint: string): string | null {
   return /^https:\/\/([0-9a-f]{32})\.r2\.cloudflarestorage\.com\/?$/.exec(endpoint)?.[1] ?? null;
 }
 
+/**
+ * The commitment text with its credential field's value replaced by `<redacted>`, for
+ * logs: the read keys are public on chain, but a log is copied to places the chain is not
+ * (bug reports, CI output), and a key there looks leaked. Text-level, so it never throws,
+ * even on text that does not parse.
+ *
+ * @example
+ * ```ts
+ * redactCommitment("b1;b=my-bucket;k=AKIA123:s3cr3t"); // "b1;b=my-bucket;k=<redacted>"
+ * ```
+ */
+export function redactCommitment(text: string): string {
+  return text.split(";").map((f) => f.startsWith("k=") ? "k=<redacted>" : f).join(";");
+}
+
 /** One line for logs and `inspect`: where the bucket is, never the keys. */
 export function describeLocation(loc: BucketLocation): string {
   if (loc.endpoint?.startsWith("file://")) return loc.endpoint;

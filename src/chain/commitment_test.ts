@@ -11,6 +11,7 @@ import {
   policyFor,
   r2AccountOf,
   r2Endpoint,
+  redactCommitment,
   type RejectReason,
   screenCommitments,
 } from "./commitment.ts";
@@ -174,6 +175,16 @@ Deno.test("R2 endpoints and descriptions", () => {
   assert.deepEqual(d, `s3://slices on R2 account ${R2_ACCOUNT} (read keys committed)`);
   assert.ok(!d.includes(R2_READ.secretAccessKey));
   assert.deepEqual(describeLocation({ bucket: "b-1", prefix: "x" }), "s3://b-1/x on AWS us-east-1");
+});
+
+Deno.test("redactCommitment hides the read keys and keeps every other field", () => {
+  const text = encodeCommitment({ r2Account: R2_ACCOUNT, bucket: "slices", read: R2_READ });
+  const red = redactCommitment(text);
+  assert.equal(red, `b1;r2=${R2_ACCOUNT};b=slices;k=<redacted>`);
+  assert.ok(!red.includes(R2_READ.accessKeyId) && !red.includes(R2_READ.secretAccessKey));
+  assert.equal(redactCommitment("b1;b=abc;g=eu-west-1"), "b1;b=abc;g=eu-west-1");
+  // Unparseable text is still redacted, never refused: it is only being logged.
+  assert.equal(redactCommitment("junk;k=a:b;k=c"), "junk;k=<redacted>;k=<redacted>");
 });
 
 Deno.test("policyFor: local only when told, or for a chain on this machine", () => {

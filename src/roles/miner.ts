@@ -17,6 +17,7 @@ import type { Hparams } from "../hparams.ts";
 import type { Tensors } from "../model/params.ts";
 import type { Metrics } from "../metrics.ts";
 import { getLogger } from "../log.ts";
+import { redactCommitment } from "../chain/commitment.ts";
 import type { Signer } from "../slices/wire.ts";
 import type { Store } from "../store/mod.ts";
 import type { Dataset } from "../data/mod.ts";
@@ -242,7 +243,7 @@ export async function ensureRegisteredAndCommitted<K>(d: RoleDeps<K>): Promise<n
   for (let attempt = 1; !(await committed()); attempt++) {
     try {
       await d.chain.setCommitment(d.key, d.netuid, d.location);
-      log.info(`Committed bucket ${d.location} on chain`);
+      log.info(`Committed bucket ${redactCommitment(d.location)} on chain`);
       break;
     } catch (e) {
       if (attempt >= 3 || d.signal.aborted) throw e;
