@@ -17,6 +17,7 @@ import { createWallet } from "../chain/wallet.ts";
 import { embeddedDataset } from "../data/mod.ts";
 import { createTrainer } from "../train/trainer.ts";
 import { type RunSetup, runSingle } from "../bench/converge_runs.ts";
+import { stopOnSignals } from "./stop_signals.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url);
 const CONFIG = new URL("../../deno.json", import.meta.url);
@@ -51,28 +52,41 @@ JSON lines unless --log-format is given.`,
       ? []
       : advFlag.split(",") as Adversary[];
     const outAbs = await prepareOut(out);
-    const report = await runDevnet(
-      await devnetDeps({
-        hp,
-        outAbs,
-        blockMs,
-        port,
-        maxBatches,
-        commitReveal: o.bool("commit-reveal"),
-        logFormat: o.given.has("log-format") ? o.str("log-format") : "json",
-        engine: engineOptions(o),
-      }),
-      {
-        honest,
-        windows,
-        out: outAbs,
-        adversaries,
-        skipBaseline: o.bool("no-baseline"),
-        print: json ? () => {} : (s) => console.log(s),
-      },
-    );
-    if (json) console.log(JSON.stringify(report));
-    return 0;
+    // SIGINT / SIGTERM stop every participant process and the chain before exiting.
+    const stop = stopOnSignals();
+    try {
+      const report = await runDevnet(
+        await devnetDeps({
+          hp,
+          outAbs,
+          blockMs,
+          port,
+          maxBatches,
+          commitReveal: o.bool("commit-reveal"),
+          logFormat: o.given.has("log-format") ? o.str("log-format") : "json",
+          engine: engineOptions(o),
+        }),
+        {
+          honest,
+          windows,
+          out: outAbs,
+          adversaries,
+          skipBaseline: o.bool("no-baseline"),
+          print: json ? () => {} : (s) => console.log(s),
+          signal: stop.signal,
+        },
+      );
+      if (json) console.log(JSON.stringify(report));
+      return 0;
+    } catch (e) {
+      if (!stop.signal.aborted) throw e;
+      console.error(
+        `devnet: stopped by ${stop.signal.reason}; every participant and the chain are down`,
+      );
+      return stop.signal.reason === "SIGINT" ? 130 : 143;
+    } finally {
+      stop.dispose();
+    }
   },
 };
 

@@ -6,6 +6,7 @@
  */
 import { type Command, parseCommand } from "./command.ts";
 import { LOCALNET } from "./flags.ts";
+import { stopOnSignals } from "./stop_signals.ts";
 import { startLocalnet } from "../chain/localnet.ts";
 import { hotkeyFromUri } from "../chain/wallet.ts";
 
@@ -44,15 +45,9 @@ State is kept in memory only: stopping the chain forgets it. --json prints
       );
       console.log("Ctrl-C stops it.");
     }
-    const stop = Promise.withResolvers<string>();
-    const onSig = (name: string) => () => stop.resolve(name);
-    const sigs: [Deno.Signal, () => void][] = [["SIGINT", onSig("SIGINT")], [
-      "SIGTERM",
-      onSig("SIGTERM"),
-    ]];
-    for (const [s, h] of sigs) Deno.addSignalListener(s, h);
-    await stop.promise;
-    for (const [s, h] of sigs) Deno.removeSignalListener(s, h);
+    const stop = stopOnSignals();
+    await new Promise((r) => stop.signal.addEventListener("abort", r, { once: true }));
+    stop.dispose();
     await net.stop();
     return 0;
   },

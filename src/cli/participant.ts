@@ -23,6 +23,7 @@ import type { Chain, Hotkey } from "../chain/mod.ts";
 import { defaultWalletPath, loadHotkey } from "../chain/wallet.ts";
 import type { RoleDeps } from "../roles/miner.ts";
 import { startParams } from "../roles/resume.ts";
+import { stopOnSignals } from "./stop_signals.ts";
 
 const log = getLogger(["boltzmann", "cli"]);
 
@@ -90,10 +91,7 @@ export async function buildParticipant(o: Options): Promise<Participant> {
       modelFingerprint(hp.model)
     }`,
   );
-  const ac = new AbortController();
-  const onSignal = () => ac.abort();
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
+  const stop = stopOnSignals();
   let server: MetricsServer | null = null;
   const m = o.strOpt("metrics");
   if (m) {
@@ -113,11 +111,10 @@ export async function buildParticipant(o: Options): Promise<Participant> {
     trainer,
     params,
     metrics,
-    signal: ac.signal,
+    signal: stop.signal,
     maxWindows,
     async close() {
-      Deno.removeSignalListener("SIGINT", onSignal);
-      Deno.removeSignalListener("SIGTERM", onSignal);
+      stop.dispose();
       await server?.close();
       await trainer.close();
       await chain.close();

@@ -101,6 +101,11 @@ export interface DevnetOptions {
   print?: (line: string) => void;
   /** Called after each scored window (fault injection in tests). */
   onWindow?: (r: ValidatorWindow, ctl: DevnetControl) => Promise<void>;
+  /**
+   * Stops the run (the CLI aborts it on SIGINT and SIGTERM): every child is sent SIGTERM
+   * at once, the chain is stopped, and runDevnet rejects with `Devnet stopped (reason)`.
+   */
+  signal?: AbortSignal;
 }
 
 /** One window of the report. */
@@ -156,6 +161,8 @@ export async function runDevnet(deps: DevnetDeps, o: DevnetOptions): Promise<Dev
     parts.push({ name, role, hotkey, bucketDir: await absolute(`${o.out}/stores/${name}`) });
     await Deno.mkdir(`${o.out}/stores/${name}`, { recursive: true });
   }
+  const stopError = () => new Error(`Devnet stopped (${o.signal?.reason})`);
+  if (o.signal?.aborted) throw stopError();
   print(`devnet: starting a local chain with ${parts.length} hotkeys`);
   const chain = await deps.startChain(parts.map((p) => p.hotkey));
   const children = new Map<string, Child>();
@@ -163,7 +170,32 @@ export async function runDevnet(deps: DevnetDeps, o: DevnetOptions): Promise<Dev
   let crashed: string | null = null;
   let stopping = false;
   const restarting = new Set<string>();
+  // A stop request sends every child SIGTERM at once and ends every wait below; the
+  // finally then waits for the children and stops the chain.
+  const killAll = () => {
+    stopping = true;
+    for (const c of children.values()) c.kill();
+  };
+  o.signal?.addEventListener("abort", killAll, { once: true });
+  /**
+   * Waits `ms` or until `until` settles, whichever is first; rejects at once when the run
+   * is stopped. Clears its timer either way.
+   */
+  const pause = (ms: number, until?: Promise<unknown>) =>
+    new Promise<void>((resolve, reject) => {
+      if (o.signal?.aborted) return reject(stopError());
+      const done = (f: () => void) => () => {
+        clearTimeout(timer);
+        o.signal?.removeEventListener("abort", onAbort);
+        f();
+      };
+      const onAbort = done(() => reject(stopError()));
+      const timer = setTimeout(done(resolve), ms);
+      o.signal?.addEventListener("abort", onAbort, { once: true });
+      until?.then(done(resolve), done(resolve));
+    });
   const start = (p: Participant) => {
+    if (stopping) return;
     const c = deps.spawn(p, chain);
     children.set(p.name, c);
     c.exited.then((code) => {
@@ -182,10 +214,7 @@ export async function runDevnet(deps: DevnetDeps, o: DevnetOptions): Promise<Dev
     // connecting at once can starve a loaded machine's chain node past their timeouts.
     for (const p of parts) {
       start(p);
-      await Promise.race([
-        children.get(p.name)!.ready ?? Promise.resolve(),
-        new Promise((r) => setTimeout(r, 20_000)),
-      ]);
+      await pause(20_000, children.get(p.name)?.ready);
     }
     const ctl: DevnetControl = {
       participants: parts,
@@ -198,7 +227,7 @@ export async function runDevnet(deps: DevnetDeps, o: DevnetOptions): Promise<Dev
         c.kill("SIGKILL");
         await c.exited;
         await whileDown?.();
-        await new Promise((r) => setTimeout(r, downMs));
+        await pause(downMs);
         start(p);
         restarting.delete(name);
       },
@@ -213,7 +242,7 @@ export async function runDevnet(deps: DevnetDeps, o: DevnetOptions): Promise<Dev
       if (Date.now() > deadline) {
         throw new Error(`Devnet timed out after ${windows.length} of ${o.windows} windows`);
       }
-      await new Promise((r) => setTimeout(r, 500));
+      await pause(500);
       for await (const e of Deno.readDir(validator.bucketDir)) {
         const m = /^scores-(\d+)-/.exec(e.name);
         if (!m || seen.has(Number(m[1]))) continue;
@@ -297,6 +326,7 @@ export async function runDevnet(deps: DevnetDeps, o: DevnetOptions): Promise<Dev
     print(summary(report));
     return report;
   } finally {
+    o.signal?.removeEventListener("abort", killAll);
     stopping = true;
     for (const c of children.values()) c.kill();
     await Promise.allSettled([...children.values()].map((c) => c.exited));
