@@ -9,7 +9,7 @@ import type { Hparams } from "../hparams.ts";
 import type { Store } from "../store/mod.ts";
 import type { BlockClock } from "./clock.ts";
 import { getLogger } from "../log.ts";
-import { downloadUpload, getSmall, type Peer, type UploadContext } from "./exchange.ts";
+import { downloadUpload, getSmall, leadOf, type Peer, type UploadContext } from "./exchange.ts";
 import { objectKey } from "./keys.ts";
 import { decodeManifest, type Manifest, MANIFEST_MAX_BYTES } from "./manifest.ts";
 import { latestCheckpointWindow, loadLatestCheckpoint } from "./checkpoints.ts";
@@ -65,6 +65,22 @@ export function leadHistory(d: HistoryDeps): History {
     checkpoint: (atMost) => loadLatestCheckpoint(d.hp, d.peers(), d.openStore, atMost),
     checkpointWindow: (atMost) => latestCheckpointWindow(d.peers(), d.openStore, atMost),
   };
+}
+
+/** The peers a role saw last (it sets `peers` from the chain each window) and the history of their lead. */
+export interface PeerHistory {
+  peers: Peer[];
+  readonly history: History;
+}
+
+/**
+ * What the miner and the validator both start with: an empty peer list and the lead's
+ * history over it, the lead being {@link leadOf} the current peers.
+ */
+export function peerHistory(d: Omit<HistoryDeps, "peers" | "lead">): PeerHistory {
+  const s: { peers: Peer[]; history?: History } = { peers: [] };
+  const history = leadHistory({ ...d, peers: () => s.peers, lead: () => leadOf(s.peers) });
+  return Object.assign(s, { history });
 }
 
 /**

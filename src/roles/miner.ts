@@ -28,7 +28,6 @@ import {
   checkUpload,
   downloadUpload,
   isValidator,
-  leadOf,
   listPeers,
   type Peer,
   type PeerSource,
@@ -40,7 +39,7 @@ import {
 import { HONEST, type Strategy } from "./adversary.ts";
 import { windowAt, windowPlan } from "./plan.ts";
 import { cleanOld, keepWindows, objectKey } from "./keys.ts";
-import { leadHistory, waitForManifest } from "./history.ts";
+import { peerHistory, waitForManifest } from "./history.ts";
 import { catchUp, type ModelAt, outerHparams, startModel } from "./shared.ts";
 
 const log = getLogger(["boltzmann", "miner"]);
@@ -113,15 +112,7 @@ export async function runMiner<K>(d: MinerDeps<K>, o: MinerOptions = {}): Promis
   const model: ModelAt = startModel(d.params);
   const ef: Tensors = new Map(); // error feedback: what compression has not sent yet
   const own = new Map<number, { hotkey: string; bytes: Uint8Array }>();
-  let peers: Peer[] = [];
-  const history = leadHistory({
-    hp,
-    ctx,
-    openStore: d.openStore,
-    peers: () => peers,
-    lead: () => leadOf(peers),
-    own,
-  });
+  const net = peerHistory({ hp, ctx, openStore: d.openStore, own });
   const clock = await BlockClock.start(d.chain);
   try {
     await clock.waitFor(0, d.signal);
@@ -149,16 +140,16 @@ export async function runMiner<K>(d: MinerDeps<K>, o: MinerOptions = {}): Promis
         bytesDown: 0,
       };
       try {
-        peers = await listPeers(d.chain, d.netuid);
+        net.peers = await listPeers(d.chain, d.netuid);
         // 1. θ_w.
         const x: Parameters<Strategy["update"]>[0] = { key: [me, w] };
         let stats: { theta?: string; loss?: number; tokens?: number; batches?: number } = {};
         if (strategy.followsModel) {
-          const c = await catchUp(model, w, history, {
+          const c = await catchUp(model, w, net.history, {
             ...ctx,
             outer: outerHparams(hp),
             waitManifest: (v) =>
-              waitForManifest(history, v, clock, plan.lastUploadBlock - 1, d.signal),
+              waitForManifest(net.history, v, clock, plan.lastUploadBlock - 1, d.signal),
           });
           report.resynced = c.resynced;
           report.digest = paramsDigest(model.params);
@@ -188,9 +179,9 @@ export async function runMiner<K>(d: MinerDeps<K>, o: MinerOptions = {}): Promis
         if (strategy.needs === "now") {
           // Wait until the others have uploaded this window, then take one of theirs.
           await clock.waitFor(plan.lastUploadBlock - 1, d.signal);
-          x.other = await peerUpdate(ctx, d, peers, w);
+          x.other = await peerUpdate(ctx, d, net.peers, w);
         } else if (strategy.needs === "before") {
-          x.previous = x.other = await peerUpdate(ctx, d, peers, w - 1);
+          x.previous = x.other = await peerUpdate(ctx, d, net.peers, w - 1);
         }
         if (!x.honest && !x.other) x.shape = zerosLike(d.params);
         // 3. Encode with error feedback, sign, upload before the deadline.
