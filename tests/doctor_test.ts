@@ -19,6 +19,12 @@ import { parseCommitment } from "../src/chain/commitment.ts";
 import { ourCommitment } from "../src/cli/commitments.ts";
 import { cli } from "./_cli.ts";
 
+/** The check names of the README's example `doctor` output (its `PASS  name  detail` lines). */
+async function readmeCheckNames(): Promise<string[]> {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  return [...readme.matchAll(/^PASS {2}(\S.*?) {2,}\S/gm)].map((m) => m[1]!);
+}
+
 /** Writes a btcli-style hotkey file `<dir>/w/hotkeys/<name>`. */
 async function writeKeyfile(dir: string, name: string, json: Record<string, unknown>) {
   await Deno.mkdir(`${dir}/w/hotkeys`, { recursive: true });
@@ -144,21 +150,9 @@ Deno.test({
     });
     const out = formatChecks(all);
     assert.deepEqual(all.filter((c) => c.status !== "pass"), [], out);
-    assert.deepEqual(all.map((c) => c.name), [
-      "hotkey keyfile",
-      "sign/verify self-test",
-      "engine",
-      "endpoint answers",
-      "runtime",
-      "transaction extensions",
-      "commit-reveal",
-      "weights rate limit and version key",
-      "hotkey registered",
-      "permit and stake",
-      "our commitment",
-      "bucket writable",
-      "bucket readable by peers",
-    ]);
+    // Every check, in the order the README's example output shows (so it cannot go stale).
+    assert.deepEqual(all.map((c) => c.name), await readmeCheckNames());
+    assert.equal(all.length, 13);
     const c = byName(all);
     assert.match(c["runtime"]!.detail, /spec 218$/);
     assert.match(c["hotkey registered"]!.detail, /^uid 0 /);
