@@ -12,9 +12,8 @@
 import { Graph, type T } from "../onnx/graph.ts";
 import { add, div, mul, sqrt, sub } from "../onnx/ops.ts";
 import type { ParamSpec, Tensors } from "../model/params.ts";
-import { norm } from "../tensor_math.ts";
 import { type AdamScalars, adamwTensor } from "./adamw_kernel.ts";
-import type { AdamPool, AdamQuad } from "./parallel.ts";
+import { type AdamPool, type AdamQuad, blockedNorm } from "./parallel.ts";
 
 /** AdamW settings (Hparams names). */
 export interface AdamHparams {
@@ -38,8 +37,11 @@ export function newAdamState(table: readonly ParamSpec[]): AdamState {
   return { step: 0, m: zeros(), v: zeros() };
 }
 
-/** √(Σ g²) over every tensor, accumulated in float64. */
-export const globalNorm: (grads: Tensors) => number = norm;
+/**
+ * √(Σ g²) over every tensor in float64, summed in a fixed blocked order (parallel.ts
+ * {@link blockedNorm}: the bits {@link AdamPool.norm} gives on any number of threads).
+ */
+export const globalNorm = (grads: Tensors): number => blockedNorm(grads.values());
 
 /**
  * Scales `grads` in place so their global norm is at most `maxNorm` (PyTorch's factor

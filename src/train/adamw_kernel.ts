@@ -3,15 +3,16 @@
  * that gives the same bits as the TypeScript loop it replaces ({@link adamwLoop}, kept as
  * the reference): both do every operation in IEEE float64 in the same order and round to
  * float32 only on store; WebAssembly has no fused multiply-add and never reassociates, so
- * the result is the same on every machine. The tensors stay where they are (plain
- * Float32Arrays); they are staged through the module's 256 KiB memory in chunks small
- * enough to stay in L2, so main memory sees each value read once and written once, as in
- * the loop.
+ * the result is the same on every machine. Tensors in a resident block (resident.ts) are
+ * updated where they are; others (plain Float32Arrays) are staged through this thread's
+ * 256 KiB memory in chunks small enough to stay in L2, so main memory still sees each
+ * value read once and written once, as in the loop.
  *
  * @module
  */
 import { ADAMW_WASM } from "./wasm/adamw_bytes.ts";
 import { decodeBase64 } from "./wasm/base64.ts";
+import { blockOf } from "./resident.ts";
 
 /** Per-step scalars of the update (float64, as the loop computes them). */
 export interface AdamScalars {
@@ -31,10 +32,14 @@ export interface AdamScalars {
   outer?: boolean;
 }
 
-/** Floats per staging buffer (must match the offsets in adamw.wat). */
-const CH = 16384;
+/** Floats per staging buffer (a thread's own memory: four of them, 256 KiB in all). */
+export const CH = 16384;
 
 type KernelFn = (
+  pa: number,
+  ga: number,
+  ma: number,
+  va: number,
   n: number,
   scale: number,
   b1: number,
@@ -47,41 +52,63 @@ type KernelFn = (
   eps: number,
 ) => void;
 
+/** The kernel's two entry points over one memory. */
 interface Kernel {
   outer: KernelFn;
   run: KernelFn;
-  p: Float32Array;
-  g: Float32Array;
-  m: Float32Array;
-  v: Float32Array;
 }
 
-let kernel: Kernel | null | undefined;
+let module: WebAssembly.Module | null | undefined;
+/** This thread's staging buffers and the kernel over them. */
+let staging:
+  | (Kernel & { p: Float32Array; g: Float32Array; m: Float32Array; v: Float32Array })
+  | null
+  | undefined;
+const kernels = new WeakMap<WebAssembly.Memory, Kernel>();
 
-/** The instantiated kernel, or null where WebAssembly SIMD is unavailable. */
-function getKernel(): Kernel | null {
-  if (kernel !== undefined) return kernel;
+/** The kernel over `memory` (instantiated once per memory). */
+function kernelOver(memory: WebAssembly.Memory): Kernel {
+  let k = kernels.get(memory);
+  if (!k) {
+    const inst = new WebAssembly.Instance(module!, { env: { memory } });
+    k = { run: inst.exports.adamw as KernelFn, outer: inst.exports.adamw_outer as KernelFn };
+    kernels.set(memory, k);
+  }
+  return k;
+}
+
+/** The staging kernel, or null where WebAssembly SIMD (or shared memory) is unavailable. */
+function getStaging(): typeof staging {
+  if (staging !== undefined) return staging;
   try {
-    const mod = new WebAssembly.Module(decodeBase64(ADAMW_WASM) as BufferSource);
-    const inst = new WebAssembly.Instance(mod, {});
-    const mem = (inst.exports.memory as WebAssembly.Memory).buffer;
-    kernel = {
-      run: inst.exports.adamw as KernelFn,
-      outer: inst.exports.adamw_outer as KernelFn,
-      p: new Float32Array(mem, 0, CH),
-      g: new Float32Array(mem, 4 * CH, CH),
-      m: new Float32Array(mem, 8 * CH, CH),
-      v: new Float32Array(mem, 12 * CH, CH),
+    module = new WebAssembly.Module(decodeBase64(ADAMW_WASM) as BufferSource);
+    const memory = new WebAssembly.Memory({ initial: 4, maximum: 4, shared: true });
+    const buf = memory.buffer;
+    staging = {
+      ...kernelOver(memory),
+      p: new Float32Array(buf, 0, CH),
+      g: new Float32Array(buf, 4 * CH, CH),
+      m: new Float32Array(buf, 8 * CH, CH),
+      v: new Float32Array(buf, 12 * CH, CH),
     };
   } catch {
-    kernel = null;
+    module = null;
+    staging = null;
   }
-  return kernel;
+  return staging;
 }
 
 /** Whether the WebAssembly kernel runs here (else {@link adamwTensor} uses the loop). */
 export function wasmKernelAvailable(): boolean {
-  return getKernel() !== null;
+  return getStaging() !== null;
+}
+
+/** The resident block holding all four arrays, if they share one. */
+function sharedBlock(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array) {
+  const b = blockOf(p);
+  return b && p.buffer === g.buffer && p.buffer === m.buffer && p.buffer === v.buffer
+    ? b
+    : undefined;
 }
 
 /**
@@ -139,18 +166,61 @@ export function adamwTensor(
   v: Float32Array,
   s: AdamScalars,
 ): void {
-  const k = getKernel();
+  const k = getStaging();
   if (!k) return (s.outer ? outerLoop : adamwLoop)(p, g, m, v, s);
-  const run = s.outer ? k.outer : k.run;
   const n = p.length;
-  const omb1 = 1 - s.beta1, omb2 = 1 - s.beta2, writeG = s.scale !== 1;
+  const omb1 = 1 - s.beta1, omb2 = 1 - s.beta2;
+  const block = sharedBlock(p, g, m, v);
+  if (block) {
+    // Resident: updated where they are. The kernel rounds n up to even, so an odd last
+    // element (which a subarray may have right before live data) takes the loop.
+    const even = n & ~1, r = kernelOver(block.memory);
+    (s.outer ? r.outer : r.run)(
+      p.byteOffset,
+      g.byteOffset,
+      m.byteOffset,
+      v.byteOffset,
+      even,
+      s.scale,
+      s.beta1,
+      omb1,
+      s.beta2,
+      omb2,
+      s.decay,
+      s.stepSize,
+      s.bc2Sqrt,
+      s.eps,
+    );
+    if (even < n) {
+      const t = (x: Float32Array) => x.subarray(even);
+      (s.outer ? outerLoop : adamwLoop)(t(p), t(g), t(m), t(v), s);
+    }
+    return;
+  }
+  const run = s.outer ? k.outer : k.run;
+  const writeG = s.scale !== 1;
   for (let a = 0; a < n; a += CH) {
     const b = Math.min(n, a + CH), len = b - a;
     k.p.set(p.subarray(a, b));
     k.g.set(g.subarray(a, b));
     k.m.set(m.subarray(a, b));
     k.v.set(v.subarray(a, b));
-    run(len, s.scale, s.beta1, omb1, s.beta2, omb2, s.decay, s.stepSize, s.bc2Sqrt, s.eps);
+    run(
+      0,
+      4 * CH,
+      8 * CH,
+      12 * CH,
+      len,
+      s.scale,
+      s.beta1,
+      omb1,
+      s.beta2,
+      omb2,
+      s.decay,
+      s.stepSize,
+      s.bc2Sqrt,
+      s.eps,
+    );
     p.set(len === CH ? k.p : k.p.subarray(0, len), a);
     m.set(len === CH ? k.m : k.m.subarray(0, len), a);
     v.set(len === CH ? k.v : k.v.subarray(0, len), a);

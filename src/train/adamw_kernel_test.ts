@@ -6,7 +6,8 @@ import {
   outerLoop,
   wasmKernelAvailable,
 } from "./adamw_kernel.ts";
-import { AdamPool, canShareByAddress } from "./parallel.ts";
+import { AdamPool, blockedNorm, canShareByAddress, JOB, sumSquares } from "./parallel.ts";
+import { blockOf, residentModel } from "./resident.ts";
 import { adamScalars, adamwStep, adamwStepPooled, clipGrads, newAdamState } from "./adamw.ts";
 import type { Tensors } from "../model/params.ts";
 
@@ -210,4 +211,76 @@ Deno.test("adamwStepPooled() = clipGrads + adamwStep, and adamwStep = the origin
   }
   assert.equal(o1.step, 1);
   assert.equal(o2.step, 1);
+});
+
+/** A resident block for `sizes` filled from quad(n, seed + i), and plain copies of it. */
+function residentQuads(sizes: number[], seed: number) {
+  const table = sizes.map((n, i) => ({ name: `t${i}`, shape: [n], numel: n }));
+  const r = residentModel(table);
+  assert.ok(r, "tests run with -A: resident blocks need the ffi permission");
+  const qs = table.map((t, i) => {
+    const src = quad(t.numel, seed + 10 * i);
+    const q = {
+      p: r.params.get(t.name)!,
+      g: r.grads.get(t.name)!,
+      m: r.opt.m.get(t.name)!,
+      v: r.opt.v.get(t.name)!,
+    };
+    for (const k of ["p", "g", "m", "v"] as const) q[k].set(src[k]);
+    return q;
+  });
+  return { r, qs, ref: qs.map(copy) };
+}
+
+Deno.test("resident tensors: one thread and workers give the original loop's bits", async () => {
+  for (const outer of [false, true]) {
+    for (const mainWorks of [true, false]) {
+      const { r, qs, ref } = residentQuads([300_001, 7, 40_000, 1], 70);
+      assert.equal(blockOf(qs[0]!.p)!.memory, blockOf(qs[3]!.v)!.memory);
+      const s = { ...adamScalars(HP, 4, 0.3), outer };
+      const pool = new AdamPool(3, mainWorks);
+      try {
+        await pool.run(qs, s);
+      } finally {
+        pool.close();
+      }
+      for (const [i, q] of ref.entries()) {
+        (outer ? protocolOuterStep : originalStep)(q.p, q.g, q.m, q.v, s);
+        for (const k of ["p", "g", "m", "v"] as const) {
+          assertSameBits(qs[i]![k], q[k], `resident ${outer} ${mainWorks} tensor ${i} ${k}`);
+        }
+      }
+      assert.ok(r.params.size === 4);
+    }
+  }
+  // An odd-length subarray in the middle of a resident tensor: its neighbour is untouched.
+  const { qs, ref } = residentQuads([1001], 90);
+  const sub = (x: Float32Array) => x.subarray(100, 333);
+  const s = adamScalars(HP, 2);
+  adamwTensor(sub(qs[0]!.p), sub(qs[0]!.g), sub(qs[0]!.m), sub(qs[0]!.v), s);
+  const r0 = ref[0]!;
+  originalStep(sub(r0.p), sub(r0.g), sub(r0.m), sub(r0.v), s);
+  for (const k of ["p", "g", "m", "v"] as const) assertSameBits(qs[0]![k], r0[k], `sub ${k}`);
+});
+
+Deno.test("AdamPool.norm() = blockedNorm() bit for bit on any threads; both ≈ the plain sum", async () => {
+  // Hand-checked: 1² + 2² + … + 7² = 140 (four running sums and a tail of three).
+  assert.equal(sumSquares(Float32Array.of(1, 2, 3, 4, 5, 6, 7), 0, 7), 140);
+  const { qs } = residentQuads([JOB + 3, 5, 2 * JOB], 110);
+  const tensors = [qs[0]!.g, tensor(JOB * 3 + 17, 120), qs[1]!.g, new Float32Array(0), qs[2]!.m];
+  const want = blockedNorm(tensors);
+  let plain = 0;
+  for (const x of tensors) for (const y of x) plain += y * y;
+  assert.ok(Math.abs(want - Math.sqrt(plain)) <= 1e-12 * want, `${want} vs ${Math.sqrt(plain)}`);
+  for (const [threads, mainWorks] of [[1, true], [3, false], [2, true]] as const) {
+    const pool = new AdamPool(threads, mainWorks);
+    try {
+      assert.equal(await pool.norm(tensors), want, `${threads} threads`);
+    } finally {
+      pool.close();
+    }
+  }
+  // clipGrads uses the same sum.
+  const g: Tensors = new Map(tensors.map((x, i) => [`t${i}`, x.slice()]));
+  assert.equal(clipGrads(g, 1e40).norm, want);
 });

@@ -15,7 +15,7 @@ import { type ParamSpec, paramTable, type Tensors } from "../model/params.ts";
 import { buildLlamaGraph, gradName, LLAMA_GRAPH_VERSION } from "../model/llama_graph.ts";
 import { DeviceError, Session, type Value } from "../onnx/run.ts";
 import { getLogger } from "../log.ts";
-import { type AdamState, adamwStepPooled, globalNorm, newAdamState } from "./adamw.ts";
+import { type AdamState, adamwStepPooled, newAdamState } from "./adamw.ts";
 import { AdamPool } from "./parallel.ts";
 import { cachedGraph, dropCachedGraph } from "./graph_cache.ts";
 
@@ -238,10 +238,10 @@ export async function createTrainer(hp: Hparams, opts: TrainerOptions = {}): Pro
     },
     async step(params, opt, grads) {
       checkParams(table, params);
-      // clipGrads + adamwStep in one pass over the tensors (the same bits).
-      const norm = globalNorm(grads);
-      const scale = Math.min(1, hp.gradClip / (norm + 1e-6));
+      // clipGrads + adamwStep, the norm and then the update over all threads (the same bits).
       pool ??= new AdamPool(threads);
+      const norm = await pool.norm(grads.values());
+      const scale = Math.min(1, hp.gradClip / (norm + 1e-6));
       await adamwStepPooled(pool, params, opt, grads, hp, scale);
       return { gradNorm: norm };
     },

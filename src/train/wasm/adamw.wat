@@ -1,17 +1,22 @@
-;; AdamW over four float32 staging buffers in this module's memory, two elements per
-;; iteration in float64 lanes (f64x2), with exactly the operations and order of the
-;; TypeScript loop in ../adamw.ts: every product, sum, quotient and square root is one
-;; IEEE float64 operation (WebAssembly never fuses or reassociates), and each result is
-;; rounded to float32 only where the loop stores it. Build: deno task wasm (see
-;; ../adamw_wasm.ts); the bytes are inlined in adamw_wasm_bytes.ts.
+;; AdamW over four float32 arrays in the imported memory, two elements per iteration in
+;; float64 lanes (f64x2), with exactly the operations and order of the TypeScript loop in
+;; ../adamw_kernel.ts: every product, sum, quotient and square root is one IEEE float64
+;; operation (WebAssembly never fuses or reassociates), and each result is rounded to
+;; float32 only where the loop stores it. Build: deno run -A --no-lock scripts/build_wasm.ts
+;; (the bytes are inlined in adamw_bytes.ts).
 ;;
-;; Memory: p at 0, g at CH·4, m at 2·CH·4, v at 3·CH·4 (CH = 16384 floats, 256 KiB in all,
-;; small enough to stay in L2 between the copy in, the kernel and the copy out). The
-;; memory is declared shared only because V8 copies into a shared buffer at memcpy speed
-;; (`TypedArray.set` into unshared wasm memory measured 3–4× slower); no thread shares it.
+;; The arrays are given by byte address: either a thread's staging buffers (a small
+;; memory of its own; tensors are copied through it in chunks that stay in L2) or tensors
+;; that live in a resident block (../resident.ts), updated where they are. n is rounded up
+;; to an even count, so the element after an odd tail is read and written: harmless in a
+;; staging buffer; on resident tensors the caller passes an even n and does the last one
+;; with the loop. The memory is shared so that the
+;; worker threads can run on a resident block, and because V8 copies into a shared
+;; buffer at memcpy speed (`TypedArray.set` into unshared wasm memory was 3-4x slower).
 (module
-  (memory (export "memory") 4 4 shared)
+  (import "env" "memory" (memory 1 65536 shared))
   (func (export "adamw")
+    (param $pa i32) (param $ga i32) (param $ma i32) (param $va i32) ;; byte addresses
     (param $n i32)          ;; elements (the kernel rounds up to an even count)
     (param $scale f64)      ;; clip factor: g ← f32(g · scale), written back to g
     (param $b1 f64) (param $omb1 f64) (param $b2 f64) (param $omb2 f64)
@@ -30,7 +35,7 @@
     (local.set $vstep (f64x2.splat (local.get $step)))
     (local.set $vbc2 (f64x2.splat (local.get $bc2)))
     (local.set $veps (f64x2.splat (local.get $eps)))
-    ;; byte offset of the end of the p region, n rounded up to even
+    ;; bytes of n elements rounded up to an even count
     (local.set $end (i32.shl (i32.and (i32.add (local.get $n) (i32.const 1)) (i32.const -2)) (i32.const 2)))
     (block $done
       (loop $next
@@ -40,40 +45,41 @@
           (f64x2.promote_low_f32x4
             (f32x4.demote_f64x2_zero
               (f64x2.mul
-                (f64x2.promote_low_f32x4 (v128.load64_zero offset=65536 (local.get $i)))
+                (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $ga) (local.get $i))))
                 (local.get $sc)))))
-        (v128.store64_lane offset=65536 0 (local.get $i) (f32x4.demote_f64x2_zero (local.get $g)))
+        (v128.store64_lane 0 (i32.add (local.get $ga) (local.get $i)) (f32x4.demote_f64x2_zero (local.get $g)))
         ;; m ← b1·m + (1−b1)·g
         (local.set $m
           (f64x2.add
             (f64x2.mul (local.get $vb1)
-              (f64x2.promote_low_f32x4 (v128.load64_zero offset=131072 (local.get $i))))
+              (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $ma) (local.get $i)))))
             (f64x2.mul (local.get $vomb1) (local.get $g))))
-        (v128.store64_lane offset=131072 0 (local.get $i) (f32x4.demote_f64x2_zero (local.get $m)))
+        (v128.store64_lane 0 (i32.add (local.get $ma) (local.get $i)) (f32x4.demote_f64x2_zero (local.get $m)))
         ;; v ← b2·v + ((1−b2)·g)·g
         (local.set $v
           (f64x2.add
             (f64x2.mul (local.get $vb2)
-              (f64x2.promote_low_f32x4 (v128.load64_zero offset=196608 (local.get $i))))
+              (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $va) (local.get $i)))))
             (f64x2.mul (f64x2.mul (local.get $vomb2) (local.get $g)) (local.get $g))))
-        (v128.store64_lane offset=196608 0 (local.get $i) (f32x4.demote_f64x2_zero (local.get $v)))
+        (v128.store64_lane 0 (i32.add (local.get $va) (local.get $i)) (f32x4.demote_f64x2_zero (local.get $v)))
         ;; p ← p·decay − (step·m) / (√v / bc2 + eps)
         (local.set $p
           (f64x2.sub
             (f64x2.mul
-              (f64x2.promote_low_f32x4 (v128.load64_zero (local.get $i)))
+              (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $pa) (local.get $i))))
               (local.get $vdecay))
             (f64x2.div
               (f64x2.mul (local.get $vstep) (local.get $m))
               (f64x2.add
                 (f64x2.div (f64x2.sqrt (local.get $v)) (local.get $vbc2))
                 (local.get $veps)))))
-        (v128.store64_lane 0 (local.get $i) (f32x4.demote_f64x2_zero (local.get $p)))
+        (v128.store64_lane 0 (i32.add (local.get $pa) (local.get $i)) (f32x4.demote_f64x2_zero (local.get $p)))
         (local.set $i (i32.add (local.get $i) (i32.const 8)))
         (br $next))))
   (func (export "adamw_outer")
     ;; The protocol's outer step (src/protocol/outer.ts): the same, except v takes
     ;; (1−b2)·(g·g) and the update reads the stored (float32-rounded) m and v.
+    (param $pa i32) (param $ga i32) (param $ma i32) (param $va i32) ;; byte addresses
     (param $n i32)          ;; elements (the kernel rounds up to an even count)
     (param $scale f64)      ;; clip factor: g ← f32(g · scale), written back to g
     (param $b1 f64) (param $omb1 f64) (param $b2 f64) (param $omb2 f64)
@@ -92,7 +98,7 @@
     (local.set $vstep (f64x2.splat (local.get $step)))
     (local.set $vbc2 (f64x2.splat (local.get $bc2)))
     (local.set $veps (f64x2.splat (local.get $eps)))
-    ;; byte offset of the end of the p region, n rounded up to even
+    ;; bytes of n elements rounded up to an even count
     (local.set $end (i32.shl (i32.and (i32.add (local.get $n) (i32.const 1)) (i32.const -2)) (i32.const 2)))
     (block $done
       (loop $next
@@ -102,36 +108,36 @@
           (f64x2.promote_low_f32x4
             (f32x4.demote_f64x2_zero
               (f64x2.mul
-                (f64x2.promote_low_f32x4 (v128.load64_zero offset=65536 (local.get $i)))
+                (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $ga) (local.get $i))))
                 (local.get $sc)))))
-        (v128.store64_lane offset=65536 0 (local.get $i) (f32x4.demote_f64x2_zero (local.get $g)))
+        (v128.store64_lane 0 (i32.add (local.get $ga) (local.get $i)) (f32x4.demote_f64x2_zero (local.get $g)))
         ;; m ← b1·m + (1−b1)·g
         (local.set $m
           (f64x2.add
             (f64x2.mul (local.get $vb1)
-              (f64x2.promote_low_f32x4 (v128.load64_zero offset=131072 (local.get $i))))
+              (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $ma) (local.get $i)))))
             (f64x2.mul (local.get $vomb1) (local.get $g))))
         (local.set $m (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (local.get $m))))
-        (v128.store64_lane offset=131072 0 (local.get $i) (f32x4.demote_f64x2_zero (local.get $m)))
+        (v128.store64_lane 0 (i32.add (local.get $ma) (local.get $i)) (f32x4.demote_f64x2_zero (local.get $m)))
         ;; v ← b2·v + (1−b2)·(g·g)
         (local.set $v
           (f64x2.add
             (f64x2.mul (local.get $vb2)
-              (f64x2.promote_low_f32x4 (v128.load64_zero offset=196608 (local.get $i))))
+              (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $va) (local.get $i)))))
             (f64x2.mul (local.get $vomb2) (f64x2.mul (local.get $g) (local.get $g)))))
         (local.set $v (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (local.get $v))))
-        (v128.store64_lane offset=196608 0 (local.get $i) (f32x4.demote_f64x2_zero (local.get $v)))
+        (v128.store64_lane 0 (i32.add (local.get $va) (local.get $i)) (f32x4.demote_f64x2_zero (local.get $v)))
         ;; p ← p·decay − (step·m) / (√v / bc2 + eps)
         (local.set $p
           (f64x2.sub
             (f64x2.mul
-              (f64x2.promote_low_f32x4 (v128.load64_zero (local.get $i)))
+              (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $pa) (local.get $i))))
               (local.get $vdecay))
             (f64x2.div
               (f64x2.mul (local.get $vstep) (local.get $m))
               (f64x2.add
                 (f64x2.div (f64x2.sqrt (local.get $v)) (local.get $vbc2))
                 (local.get $veps)))))
-        (v128.store64_lane 0 (local.get $i) (f32x4.demote_f64x2_zero (local.get $p)))
+        (v128.store64_lane 0 (i32.add (local.get $pa) (local.get $i)) (f32x4.demote_f64x2_zero (local.get $p)))
         (local.set $i (i32.add (local.get $i) (i32.const 8)))
         (br $next)))))
