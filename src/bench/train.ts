@@ -116,11 +116,7 @@ async function measure({ hp, device, steps, threads, profile }: TrainOptions) {
   // Parameters, gradients and moments in one resident block (the AdamW kernel updates them
   // in place on every thread, src/train/resident.ts), as a training loop would keep them.
   const res = residentModel(table);
-  let params = initParams(hp.model, 0);
-  if (res) {
-    for (const [name, t] of params) res.params.get(name)!.set(t);
-    params = res.params;
-  }
+  const params = initParams(hp.model, 0, res?.params);
   const tokensPerBatch = hp.batchSize * hp.seqLen;
   const batch = Int32Array.from(
     { length: tokensPerBatch },

@@ -32,11 +32,17 @@ export function fillNormal(out: Float32Array, std: number, parts: (string | numb
   }
 }
 
-/** A fresh parameter set for `cfg` from `seed`, in table order. */
-export function initParams(cfg: ModelConfig, seed: number): Tensors {
+/**
+ * A fresh parameter set for `cfg` from `seed`, in table order; written into `into`'s
+ * arrays when given (e.g. a resident block's, src/train/resident.ts), else fresh ones.
+ */
+export function initParams(cfg: ModelConfig, seed: number, into?: Tensors): Tensors {
   const out: Tensors = new Map();
   for (const p of paramTable(cfg)) {
-    const t = new Float32Array(p.numel);
+    const t = into?.get(p.name) ?? new Float32Array(p.numel);
+    if (t.length !== p.numel) {
+      throw new RangeError(`initParams: '${p.name}' has ${t.length} values, expected ${p.numel}`);
+    }
     if (p.shape.length === 1) t.fill(1);
     else fillNormal(t, INIT_STD, ["boltzmann/init/v1", seed, p.name]);
     out.set(p.name, t);

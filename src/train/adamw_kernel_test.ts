@@ -280,6 +280,19 @@ Deno.test("AdamPool.norm() = blockedNorm() bit for bit on any threads; both ≈ 
       pool.close();
     }
   }
+  // firstNonFinite() names the first tensor holding NaN or ±Inf, on workers too.
+  const pool = new AdamPool(3, false);
+  try {
+    assert.equal(await pool.firstNonFinite(tensors), -1);
+    const bad = tensors.map((x) => x.slice());
+    bad[3] = Float32Array.of(Infinity);
+    bad[4]![2 * JOB - 1] = NaN;
+    assert.equal(await pool.firstNonFinite(bad), 3);
+    bad[1]![JOB + 5] = -Infinity;
+    assert.equal(await pool.firstNonFinite(bad), 1);
+  } finally {
+    pool.close();
+  }
   // clipGrads uses the same sum.
   const g: Tensors = new Map(tensors.map((x, i) => [`t${i}`, x.slice()]));
   assert.equal(clipGrads(g, 1e40).norm, want);

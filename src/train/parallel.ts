@@ -239,20 +239,38 @@ export class AdamPool {
     });
   }
 
+  /** Σ x² of every job of `tensors` (job order), on all threads. */
+  private async jobSums(ts: readonly Float32Array[]): Promise<Float64Array> {
+    const jobs = ts.reduce((s, x) => s + Math.ceil(x.length / JOB), 0);
+    const out = new Float64Array(new SharedArrayBuffer(8 * Math.max(1, jobs)));
+    await this.each("norm", ts.map((x) => [x]), { out }, (g, a0, a1, job) => {
+      out[job] = sumSquares(g[0]!, a0, a1);
+    });
+    return out.subarray(0, jobs);
+  }
+
   /**
    * √(Σ x²) over `tensors` in order: the bits of {@link blockedNorm}.
    * @throws {Error} when a worker fails
    */
   async norm(tensors: Iterable<Float32Array>): Promise<number> {
-    const ts = [...tensors];
-    const jobs = ts.reduce((s, x) => s + Math.ceil(x.length / JOB), 0);
-    const out = new Float64Array(new SharedArrayBuffer(8 * Math.max(1, jobs)));
-    const count = await this.each("norm", ts.map((x) => [x]), { out }, (g, a0, a1, job) => {
-      out[job] = sumSquares(g[0]!, a0, a1);
-    });
     let s = 0;
-    for (let i = 0; i < count; i++) s += out[i]!;
+    for (const x of await this.jobSums([...tensors])) s += x;
     return Math.sqrt(s);
+  }
+
+  /**
+   * Index of the first of `tensors` holding NaN or ±Inf, or -1 (a sum of squares of
+   * float32 values in float64 cannot overflow, so it is finite exactly when they all are).
+   * @throws {Error} when a worker fails
+   */
+  async firstNonFinite(tensors: readonly Float32Array[]): Promise<number> {
+    const sums = await this.jobSums(tensors);
+    let j = 0;
+    for (const [i, x] of tensors.entries()) {
+      for (let a = 0; a < x.length; a += JOB, j++) if (!Number.isFinite(sums[j]!)) return i;
+    }
+    return -1;
   }
 
   /** Stops the workers. */

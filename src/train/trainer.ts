@@ -3,7 +3,8 @@
  * (the step graph run once per micro-batch, ORT writing the first micro-batch's gradients
  * straight into the result arrays and later ones into scratch arrays the trainer keeps,
  * summed in place), evaluation loss, and clip + AdamW (the WebAssembly kernel over all
- * cores, see parallel.ts). Sessions are created once per trainer (the step graph eagerly,
+ * cores, see parallel.ts; in place on tensors a caller allocated with `residentModel`,
+ * resident.ts, staged otherwise, the same bits either way). Sessions are created once per trainer (the step graph eagerly,
  * the loss-only graph on first use) from graphs cached on disk by {@link cachedGraph}.
  *
  * Left out: learning-rate schedules (the original used a constant rate), mixed precision.
@@ -140,19 +141,17 @@ function checkParams(table: readonly ParamSpec[], params: Tensors): void {
   }
 }
 
-/** Divides `g` by n in place (n > 1) and reports whether every value is finite. */
+const nonFinite = (name: string) =>
+  new Error(
+    `Gradient of '${name}' holds NaN/Inf: the parameters are damaged or training diverged`,
+  );
+
+/** Divides `g` by n in place and reports whether every value is finite. */
 function meanAndCheck(g: Float32Array, n: number): boolean {
   let bad = 0;
-  if (n > 1) {
-    for (let i = 0; i < g.length; i++) {
-      const x = (g[i]! /= n);
-      bad |= x - x === 0 ? 0 : 1; // NaN and ±Inf give NaN
-    }
-  } else {
-    for (let i = 0; i < g.length; i++) {
-      const x = g[i]!;
-      bad |= x - x === 0 ? 0 : 1;
-    }
+  for (let i = 0; i < g.length; i++) {
+    const x = (g[i]! /= n);
+    bad |= x - x === 0 ? 0 : 1; // NaN and ±Inf give NaN
   }
   return bad === 0;
 }
@@ -216,12 +215,13 @@ export async function createTrainer(hp: Hparams, opts: TrainerOptions = {}): Pro
         }
       }
       const n = batches.length;
-      for (const [name, g] of sum) {
-        if (!meanAndCheck(g, n)) {
-          throw new Error(
-            `Gradient of '${name}' holds NaN/Inf: the parameters are damaged or training diverged`,
-          );
-        }
+      if (n === 1) {
+        // One micro-batch: only the finiteness check, over all threads.
+        pool ??= new AdamPool(threads);
+        const names = [...sum.keys()], bad = await pool.firstNonFinite([...sum.values()]);
+        if (bad >= 0) throw nonFinite(names[bad]!);
+      } else {
+        for (const [name, g] of sum) if (!meanAndCheck(g, n)) throw nonFinite(name);
       }
       return { loss: loss / n, grads: sum, tokens: n * B * T };
     },

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { createTrainer, newAdamState } from "./trainer.ts";
+import { residentModel } from "./resident.ts";
 import { adamConstants, adamwGraph, adamwStep, clipGrads } from "./adamw.ts";
 import { cachedGraph, defaultCacheDir, graphFileName } from "./graph_cache.ts";
 import { type Hparams, resolveHparams } from "../hparams.ts";
@@ -178,6 +179,44 @@ Deno.test("Trainer.lossAndGrad(into) writes the same bits into the caller's arra
     }
     into.set("model.norm.weight", new Float32Array(3));
     await assert.rejects(() => tr.lossAndGrad(params, bs, into), /model\.norm\.weight/);
+  } finally {
+    await tr.close();
+  }
+});
+
+Deno.test("Trainer on a resident block: ORT reads and writes it, the steps give the plain arrays' bits", async () => {
+  const hp = microHp(), table = paramTable(MICRO);
+  const n = hp.batchSize * hp.seqLen;
+  const res = residentModel(table);
+  assert.ok(res, "tests run with -A: resident blocks need the ffi permission");
+  const plain = initParams(MICRO, 6), opt = newAdamState(table);
+  initParams(MICRO, 6, res.params);
+  const tr = await createTrainer(hp, { threads: 2 });
+  try {
+    for (let s = 0; s < 3; s++) {
+      const b = [batch(n, 10 + s)];
+      const a = await tr.lossAndGrad(plain, b);
+      const r = await tr.lossAndGrad(res.params, b, res.grads);
+      assert.equal(r.loss, a.loss);
+      assert.equal(r.grads, res.grads);
+      const grads: Tensors = a.grads;
+      const na = await tr.step(plain, opt, grads);
+      const nr = await tr.step(res.params, res.opt, res.grads);
+      assert.equal(nr.gradNorm, na.gradNorm);
+      const pairs: [Tensors, Tensors][] = [[res.params, plain], [res.grads, grads], [
+        res.opt.m,
+        opt.m,
+      ], [res.opt.v, opt.v]];
+      for (const p of table) {
+        for (const [k, [x, y]] of pairs.entries()) {
+          assert.deepEqual(
+            new Uint32Array(x.get(p.name)!.slice().buffer),
+            new Uint32Array(y.get(p.name)!.slice().buffer),
+            `${"pgmv"[k]} ${p.name} step ${s}`,
+          );
+        }
+      }
+    }
   } finally {
     await tr.close();
   }
