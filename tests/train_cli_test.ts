@@ -19,21 +19,16 @@ async function cli(cache: string, ...args: string[]) {
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
+/** `boltzmann grad` of the golden checkpoint on `tokens`, written to `out`. */
+function grad(cache: string, tokens: string, out: string, ...more: string[]) {
+  return cli(cache, "grad", "--checkpoint", golden, "--tokens", tokens, "--out", out, ...more);
+}
+
 Deno.test("grad writes PyTorch's loss and gradients for the golden checkpoint", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const out = `${dir}/g.safetensors`;
-    const r = await cli(
-      dir,
-      "grad",
-      "--checkpoint",
-      golden,
-      "--tokens",
-      `${golden}/tokens.json`,
-      "--out",
-      out,
-      "--json",
-    );
+    const r = await grad(dir, `${golden}/tokens.json`, out, "--json");
     assert.equal(r.code, 0, r.stderr);
     const report = JSON.parse(r.stdout);
     const want = JSON.parse(await Deno.readTextFile(`${golden}/expected.json`)).loss;
@@ -68,16 +63,7 @@ Deno.test("grad refuses bad token files with one line and exit code 2", async ()
     ];
     for (const [text, re] of cases) {
       await Deno.writeTextFile(`${dir}/t.json`, text);
-      const r = await cli(
-        dir,
-        "grad",
-        "--checkpoint",
-        golden,
-        "--tokens",
-        `${dir}/t.json`,
-        "--out",
-        `${dir}/g.safetensors`,
-      );
+      const r = await grad(dir, `${dir}/t.json`, `${dir}/g.safetensors`);
       assert.equal(r.code, 2, text);
       assert.match(r.stderr, re);
       assert.equal(r.stderr.trim().split("\n").length, 1);
