@@ -3,9 +3,8 @@
  * commitment): a stable `reason` from the format's own list, for logs, metrics and
  * tests, and a `detail` saying what exactly. Each format declares its class, its list of
  * reasons and the function that throws it in one {@link rejectionClass} call
- * (`export const ThingRejected = rejectionClass(...)` plus
- * `export type ThingRejected = Rejection<...>`, so the name works in `instanceof` and as a
- * type). Left out: the reasons themselves (each format lists its own).
+ * (`export const ThingRejected = rejectionClass(...)`: the name works in `instanceof`, which
+ * narrows to the instance type). Left out: the reasons themselves (each format lists its own).
  *
  * @module
  */

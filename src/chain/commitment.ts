@@ -68,10 +68,8 @@ export const CommitmentRejected = rejectionClass("CommitmentRejected", undefined
   "bad_prefix",
   "bad_credentials",
 ]);
-/** A commitment that {@link parseCommitment} refused. */
-export type CommitmentRejected = InstanceType<typeof CommitmentRejected>;
 /** Why a commitment was refused. */
-export type RejectReason = CommitmentRejected["reason"];
+export type RejectReason = (typeof CommitmentRejected.reasons)[number];
 
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const R2_ACCOUNT = /^[0-9a-f]{32}$/;

@@ -94,10 +94,8 @@ export const UploadRejected = rejectionClass("UploadRejected", "Upload rejected"
   "value-range",
   "non-finite",
 ]);
-/** An upload failed validation. */
-export type UploadRejected = InstanceType<typeof UploadRejected>;
 /** An upload rejection reason. */
-export type UploadRejectReason = UploadRejected["reason"];
+export type UploadRejectReason = (typeof UploadRejected.reasons)[number];
 const reject: Reject<UploadRejectReason> = UploadRejected.reject;
 
 /** Lloyd–Max levels of a unit normal (in units of σ) and their decision thresholds. */

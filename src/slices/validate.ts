@@ -63,10 +63,8 @@ export const SliceRejected = rejectionClass("SliceRejected", "Slice rejected", [
   "bad-signature",
   "non-finite",
 ]);
-/** A slice failed validation. */
-export type SliceRejected = InstanceType<typeof SliceRejected>;
 /** A rejection reason. */
-export type RejectReason = SliceRejected["reason"];
+export type RejectReason = (typeof SliceRejected.reasons)[number];
 
 /** What the receiver expects of a slice. */
 export interface SliceExpect {

@@ -343,7 +343,7 @@ Deno.test("the bad-input suite: each file rejected with its reason, model untouc
   const counts = new Map<string, number>();
   for (const [what, reason, bytes, extra] of cases) {
     const p = params(), before = structuredClone(p);
-    let r: SliceRejected;
+    let r: InstanceType<typeof SliceRejected>;
     try {
       scatter(p, INDICES, decodeSlice(bytes, { ...EXPECT, ...extra }).slice);
       assert.fail(`${what}: accepted`);
