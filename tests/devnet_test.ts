@@ -123,18 +123,16 @@ Deno.test({
         const h = p("honest-1");
         hk1 = h.hotkey;
         await ctl.restartParticipant("honest-1", 1000, async () => {
-          // Windows up to the current one: a restarted miner starts at the next window,
-          // so it never overwrites these (it may have published some before dying).
-          const current = Math.floor(ctl.chain.head() / 5);
-          for (let w = r.window + 1; w <= current; w++) {
-            const file = `${h.bucketDir}/update-${w}-${h.hotkey}.safetensors`;
-            try {
-              await Deno.writeFile(file, new TextEncoder().encode("not a safetensors file"), {
-                createNew: true,
-              });
-              planted.push(w);
-            } catch { /* it published this one before dying: leave it */ }
-          }
+          // Garbage as its upload of the current window, whose deadline is still ahead
+          // (never in the window's last block: the lead fetches at the next one). A
+          // restarted miner starts at the next window, so it never overwrites this.
+          while (ctl.chain.head() % 5 === 4) await new Promise((res) => setTimeout(res, 100));
+          const w = Math.floor(ctl.chain.head() / 5);
+          await Deno.writeFile(
+            `${h.bucketDir}/update-${w}-${h.hotkey}.safetensors`,
+            new TextEncoder().encode("not a safetensors file"),
+          );
+          planted.push(w);
         });
         restartedAt = r.window;
       } else if (n === 3) {

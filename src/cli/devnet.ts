@@ -3,6 +3,7 @@
  * directory bucket per participant, one validator, honest miners and one miner of each
  * adversary kind, each a separate process of this program. See src/roles/devnet.ts.
  */
+import { setPriority } from "node:os";
 import { type Command, parseCommand } from "./command.ts";
 import { hparamsFromFlags } from "./config.ts";
 import { toOverrides } from "../hparams.ts";
@@ -114,6 +115,9 @@ export interface DevnetSettings {
   engine: TrainerOptions;
 }
 
+/** Niceness of the participant processes (the chain in this process keeps 0). */
+const PARTICIPANT_NICE = 5;
+
 /**
  * The real devnet dependencies: dev wallets under `outAbs/wallets`, the in-process local
  * chain, participants as child processes of this program, the baselines (one miner alone,
@@ -189,6 +193,12 @@ export async function devnetDeps(o: DevnetSettings): Promise<DevnetDeps> {
         stderr: "piped",
         stdin: "null",
       }).spawn();
+      // The chain runs in this process and paces everyone: on a busy machine the
+      // participants yield to it (a starved chain stops answering, and every
+      // participant's window goes with it), so load slows them, not the block clock.
+      try {
+        setPriority(proc.pid, PARTICIPANT_NICE);
+      } catch { /* not permitted here: run at the same priority */ }
       // Copy the child's log as it comes (a pipe into the file's stream buffers until exit),
       // and tell when it has connected to the chain.
       let connected = () => {};

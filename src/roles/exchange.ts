@@ -88,6 +88,26 @@ export async function listPeers(chain: PeerSource, netuid: number): Promise<Peer
 }
 
 /**
+ * {@link listPeers}, or `last` when the chain does not answer and `last` is not empty: a
+ * slow or restarting node must not stop a window (the peer set changes rarely, and the
+ * next window reads it again).
+ * @throws {Error} the chain's error when there is nothing to fall back on
+ */
+export async function refreshPeers(
+  chain: PeerSource,
+  netuid: number,
+  last: Peer[],
+): Promise<Peer[]> {
+  try {
+    return await listPeers(chain, netuid);
+  } catch (e) {
+    if (last.length === 0) throw e;
+    log.warn(`${(e as Error).message}; using the peers read last window`);
+    return last;
+  }
+}
+
+/**
  * The weight of each peer's upload in the aggregate: the weights the lead validator set
  * on chain, by hotkey (u16 / 65535), so that uploads shape the shared model in
  * proportion to the incentive they earned. Null while the lead has set none (then every
@@ -275,7 +295,7 @@ export async function fetchUploads(
       try {
         got = await downloadUpload(ctx, peer, openStore, w, { ...opts, withTime: true });
       } catch (e) {
-        reject((e as Error).message);
+        reject(`unreachable: ${(e as Error).message}`);
         continue;
       }
       if (!got) continue;

@@ -28,10 +28,10 @@ import {
   checkUpload,
   downloadUpload,
   isValidator,
-  listPeers,
   type Peer,
   type PeerSource,
   publishUpload,
+  refreshPeers,
   takeTraffic,
   type UploadContext,
   uploadContext,
@@ -140,7 +140,7 @@ export async function runMiner<K>(d: MinerDeps<K>, o: MinerOptions = {}): Promis
         bytesDown: 0,
       };
       try {
-        net.peers = await listPeers(d.chain, d.netuid);
+        net.peers = await refreshPeers(d.chain, d.netuid, net.peers);
         // 1. θ_w.
         const x: Parameters<Strategy["update"]>[0] = { key: [me, w] };
         let stats: { theta?: string; loss?: number; tokens?: number; batches?: number } = {};

@@ -28,9 +28,9 @@ import {
   fetchUploads,
   isValidator,
   leadOf,
-  listPeers,
   type Peer,
   putObject,
+  refreshPeers,
   trustWeights,
   type UploadContext,
   uploadContext,
@@ -149,7 +149,107 @@ export async function runValidator<K>(
   let recentNorms: number[][] = []; // norms that earned a score, last few windows
   let ledBefore = false;
   let weightsInFlight: Promise<void> | null = null;
+  const lastTrust = { value: null as Map<string, number> | null };
+  // Window w's scoring runs in the background while the loop goes on to w+1's deadline:
+  // the lead's manifest, which every miner waits for, never waits for scoring.
+  let scoring: Promise<void> = Promise.resolve();
   const clock = await BlockClock.start(d.chain);
+
+  /** Held-out loss, scores, moving scores, weights and the published report of w. */
+  const scoreAndReport = async (s: Scoring) => {
+    const { plan, got, miners } = s;
+    const w = plan.window;
+    const heldOut = await d.trainer.loss(
+      s.thetaW,
+      await d.dataset.evalBatches(o.heldOutBatches ?? 2),
+    );
+    d.metrics.set("boltzmann_heldout_loss", heldOut, {}, "Held-out loss of the shared model");
+    const r = await scoreUploads(d, o, clock, plan, s.thetaW, s.outerW, got, previous, {
+      deadlineMs: s.deadlineMs,
+      recentNorms: recentNorms.flat(),
+      secret,
+      miners,
+    });
+    previous = got.accepted.map((f) => ({
+      hotkey: f.peer.hotkey,
+      sample: duplicateSample(f.update),
+    }));
+    recentNorms = [...recentNorms, r.scored.filter((x) => x.score > 0).map((x) => x.norm)]
+      .slice(-3);
+    moving = updateMoving(
+      moving,
+      new Map(r.scored.map((x) => [x.uid, { hotkey: x.hotkey, score: x.score }])),
+      hp.movingAlpha,
+    );
+    const status: WindowReport = {
+      window: w,
+      digest: s.digest,
+      resynced: s.resynced,
+      batches: 0,
+      tokens: 0,
+      published: s.lead,
+      bytesUp: 0,
+      bytesDown: 0,
+    };
+    const out: ValidatorWindow = {
+      window: w,
+      heldOutLoss: heldOut,
+      digest: s.digest,
+      lead: s.lead,
+      aggregated: s.aggregated,
+      scores: r.scored.map((x) => ({ ...x, moving: moving.get(x.uid)?.value ?? 0 })),
+      rejected: got.rejected.map((x) => ({ uid: x.uid, hotkey: x.hotkey, reason: x.reason })),
+      unscored: r.unscored,
+      bytesUp: 0,
+      bytesDown: 0,
+    };
+    // Weights on chain every weightsInterval windows, in the background: inclusion (and
+    // finality) can take several blocks. One submission at a time.
+    if ((w + 1) % hp.weightsInterval === 0) {
+      const wts = weightsFromScores(moving);
+      if (!wts.weights.some((x) => x > 0)) {
+        // nothing earned yet
+      } else if (weightsInFlight) {
+        log.warn(`Window ${w}: the previous weights are still being submitted; not again`);
+      } else {
+        out.weights = wts;
+        const line = wts.uids.map((u, i) => `${u}:${wts.weights[i]!.toFixed(4)}`).join(" ");
+        weightsInFlight = d.chain
+          .setWeights(d.key, d.netuid, wts.uids, wts.weights, o.versionKey ?? 0)
+          .then(
+            () => log.info(`Window ${w}: set weights ${line}`),
+            (e) => log.warn(`Window ${w}: set_weights failed: ${(e as Error).message}`),
+          )
+          .finally(() => (weightsInFlight = null));
+      }
+    }
+    for (const x of out.scores) {
+      d.metrics.set("boltzmann_score", x.score, { uid: x.uid }, "Score of the last window");
+      d.metrics.set("boltzmann_moving_score", x.moving, { uid: x.uid }, "Moving score");
+    }
+    await publishStatus(ctx, d.store, me, status);
+    out.bytesUp = status.bytesUp;
+    out.bytesDown = status.bytesDown;
+    await d.store.put(plan.keys.scores(me), new TextEncoder().encode(JSON.stringify(out)))
+      .catch((e) => log.warn(`Scores of window ${w} not published: ${(e as Error).message}`));
+    await cleanOld(d.store, me, w, keepWindows(hp)).catch((e) =>
+      log.warn(`Cleaning old objects: ${(e as Error).message}`)
+    );
+    log.info(
+      `Window ${w}: held-out loss ${heldOut.toFixed(4)}; scores ${
+        out.scores.map((x) => `${x.uid}=${x.score.toFixed(4)}`).join(" ")
+      }`,
+      {
+        window: w,
+        heldout_loss: heldOut,
+        digest: s.digest,
+        scores: Object.fromEntries(out.scores.map((x) => [x.uid, x.score])),
+        rejected: out.rejected.length,
+      },
+    );
+    await o.onWindow?.(w, out);
+  };
+
   try {
     await clock.waitFor(0, d.signal);
     await ensureRegisteredAndCommitted(d);
@@ -158,7 +258,7 @@ export async function runValidator<K>(
       const plan = windowPlan(w, L);
       await clock.waitFor(plan.start, d.signal);
       try {
-        peers = await listPeers(d.chain, d.netuid);
+        peers = await refreshPeers(d.chain, d.netuid, peers);
         const lead = leadOf(peers)?.hotkey === me;
         // 1. θ_w, and what we score window w at.
         const resynced = await holdTheta(d, ctx, model, history, clock, plan, lead, ledBefore);
@@ -173,100 +273,16 @@ export async function runValidator<K>(
         const got = await fetchUploads(ctx, miners, d.openStore, w);
         // 3. The lead's manifest, and θ_{w+1}: first, since everyone waits for it.
         const aggregated = lead
-          ? await publishManifest(d, ctx, model, plan, got.accepted, peers)
+          ? await publishManifest(d, ctx, model, plan, got.accepted, peers, lastTrust)
           : [];
-        const heldOut = await d.trainer.loss(
-          thetaW,
-          await d.dataset.evalBatches(o.heldOutBatches ?? 2),
-        );
-        d.metrics.set("boltzmann_heldout_loss", heldOut, {}, "Held-out loss of the shared model");
-        // 4. Score w's uploads at θ_w.
-        const r = await scoreUploads(d, o, clock, plan, thetaW, outerW, got, previous, {
-          deadlineMs,
-          recentNorms: recentNorms.flat(),
-          secret,
-          miners,
+        // 4. Score w's uploads at θ_w (until the next deadline), in the background, once
+        // w−1's scoring is done (it reads what w−1 left: stale samples, recent norms).
+        await scoring;
+        const job = { plan, thetaW, outerW, got, miners, deadlineMs, digest, resynced, lead };
+        scoring = scoreAndReport({ ...job, aggregated }).catch((e) => {
+          log.warn(`Window ${w}: scoring failed (${(e as Error).message})`);
+          d.metrics.inc("boltzmann_windows_skipped_total", {}, 1, "Windows skipped after errors");
         });
-        previous = got.accepted.map((f) => ({
-          hotkey: f.peer.hotkey,
-          sample: duplicateSample(f.update),
-        }));
-        recentNorms = [...recentNorms, r.scored.filter((s) => s.score > 0).map((s) => s.norm)]
-          .slice(-3);
-        moving = updateMoving(
-          moving,
-          new Map(r.scored.map((s) => [s.uid, { hotkey: s.hotkey, score: s.score }])),
-          hp.movingAlpha,
-        );
-        const status: WindowReport = {
-          window: w,
-          digest,
-          resynced,
-          batches: 0,
-          tokens: 0,
-          published: lead,
-          bytesUp: 0,
-          bytesDown: 0,
-        };
-        const out: ValidatorWindow = {
-          window: w,
-          heldOutLoss: heldOut,
-          digest,
-          lead,
-          aggregated,
-          scores: r.scored.map((s) => ({ ...s, moving: moving.get(s.uid)?.value ?? 0 })),
-          rejected: got.rejected.map((x) => ({ uid: x.uid, hotkey: x.hotkey, reason: x.reason })),
-          unscored: r.unscored,
-          bytesUp: 0,
-          bytesDown: 0,
-        };
-        // 5. Weights on chain every weightsInterval windows, in the background: inclusion
-        // (and finality) can take several blocks, and the next window's manifest, which
-        // every miner waits for, must not wait for it. One submission at a time.
-        if ((w + 1) % hp.weightsInterval === 0) {
-          const wts = weightsFromScores(moving);
-          if (!wts.weights.some((x) => x > 0)) {
-            // nothing earned yet
-          } else if (weightsInFlight) {
-            log.warn(`Window ${w}: the previous weights are still being submitted; not again`);
-          } else {
-            out.weights = wts;
-            const line = wts.uids.map((u, i) => `${u}:${wts.weights[i]!.toFixed(4)}`).join(" ");
-            weightsInFlight = d.chain
-              .setWeights(d.key, d.netuid, wts.uids, wts.weights, o.versionKey ?? 0)
-              .then(
-                () => log.info(`Window ${w}: set weights ${line}`),
-                (e) => log.warn(`Window ${w}: set_weights failed: ${(e as Error).message}`),
-              )
-              .finally(() => (weightsInFlight = null));
-          }
-        }
-        for (const s of out.scores) {
-          d.metrics.set("boltzmann_score", s.score, { uid: s.uid }, "Score of the last window");
-          d.metrics.set("boltzmann_moving_score", s.moving, { uid: s.uid }, "Moving score");
-        }
-        // 6. Publish status and scores; retention.
-        await publishStatus(ctx, d.store, me, status);
-        out.bytesUp = status.bytesUp;
-        out.bytesDown = status.bytesDown;
-        await d.store.put(plan.keys.scores(me), new TextEncoder().encode(JSON.stringify(out)))
-          .catch((e) => log.warn(`Scores of window ${w} not published: ${(e as Error).message}`));
-        await cleanOld(d.store, me, w, keepWindows(hp)).catch((e) =>
-          log.warn(`Cleaning old objects: ${(e as Error).message}`)
-        );
-        log.info(
-          `Window ${w}: held-out loss ${heldOut.toFixed(4)}; scores ${
-            out.scores.map((s) => `${s.uid}=${s.score.toFixed(4)}`).join(" ")
-          }`,
-          {
-            window: w,
-            heldout_loss: heldOut,
-            digest,
-            scores: Object.fromEntries(out.scores.map((s) => [s.uid, s.score])),
-            rejected: out.rejected.length,
-          },
-        );
-        await o.onWindow?.(w, out);
       } catch (e) {
         if (e instanceof Stopped) throw e;
         log.warn(`Window ${w}: skipped (${(e as Error).message})`);
@@ -276,9 +292,24 @@ export async function runValidator<K>(
   } catch (e) {
     if (!(e instanceof Stopped)) throw e;
   } finally {
+    await scoring;
     await weightsInFlight;
     clock.stop();
   }
+}
+
+/** What window w's background scoring needs from the loop. */
+interface Scoring {
+  plan: WindowPlan;
+  thetaW: Tensors;
+  outerW: OuterState;
+  got: { accepted: Fetched[]; rejected: { uid: number; hotkey: string; reason: string }[] };
+  miners: Peer[];
+  deadlineMs: number;
+  digest: string;
+  resynced: boolean;
+  lead: boolean;
+  aggregated: number[];
 }
 
 /**
@@ -338,8 +369,16 @@ async function publishManifest<K>(
   plan: WindowPlan,
   accepted: readonly Fetched[],
   peers: readonly Peer[],
+  lastTrust: { value: Map<string, number> | null },
 ): Promise<number[]> {
-  const trust = await trustWeights(d.chain, d.netuid, peers);
+  // The chain not answering must not stop the manifest: last window's weights serve.
+  const trust = await trustWeights(d.chain, d.netuid, peers).then(
+    (t) => (lastTrust.value = t),
+    (e) => {
+      log.warn(`Window ${plan.window}: on-chain weights unread (${(e as Error).message})`);
+      return lastTrust.value;
+    },
+  );
   const use = accepted
     .map((f) => ({ f, weight: trust ? trust.get(f.peer.hotkey) ?? 0 : 1 }))
     .filter((x) => x.weight > 0);
@@ -394,7 +433,12 @@ async function scoreUploads<K>(
   outerW: OuterState,
   got: { accepted: Fetched[]; rejected: { uid: number; reason: string }[] },
   previous: { hotkey: string; sample: Tensors }[],
-  x: { deadlineMs: number; recentNorms: number[]; secret: number; miners: readonly Peer[] },
+  x: {
+    deadlineMs: number;
+    recentNorms: number[];
+    secret: number;
+    miners: readonly Peer[];
+  },
 ) {
   const w = plan.window;
   const k = Math.max(1, o.evalBatches ?? 2);
@@ -407,6 +451,7 @@ async function scoreUploads<K>(
     otherGrad ??= await grad(
       (await d.dataset.batchesFor(secretWindow(x.secret, w), 0)).slice(0, k),
     );
+
   // Fair rotation: start at a different miner each window; stop when the next deadline
   // is due (the rest stay unscored this window, their moving score unchanged).
   const list = got.accepted;
