@@ -322,11 +322,17 @@ function overlap(x: Float64Array, y: Float64Array): number {
   return both / either;
 }
 
+/** The element-wise mean of equally long samples. */
+function meanOf(xs: readonly Float64Array[]): Float64Array {
+  const m = new Float64Array(xs[0]!.length);
+  for (const x of xs) for (let i = 0; i < m.length; i++) m[i]! += x[i]! / xs.length;
+  return m;
+}
+
 /** Subtracts the element-wise mean of `xs` from each (in place), when there are ≥ 3. */
 function centerAll(xs: Float64Array[]): void {
   if (xs.length < 3) return;
-  const m = new Float64Array(xs[0]!.length);
-  for (const x of xs) for (let i = 0; i < m.length; i++) m[i]! += x[i]! / xs.length;
+  const m = meanOf(xs);
   for (const x of xs) for (let i = 0; i < m.length; i++) x[i]! -= m[i]!;
 }
 
@@ -364,16 +370,24 @@ export function findDuplicates(
   // Supports compare the uploads as sent (centering would make every support the union).
   const raw = new Map<Float64Array, Float64Array>();
   const curUsable = cur.filter((x): x is Float64Array => x !== null);
-  // Both sides by their own mean, or neither (a mean of fewer than 3 is no common part).
-  if (o.center && curUsable.length >= 3 && (prev.length === 0 || prev.length >= 3)) {
-    for (const x of [...cur, ...prev]) if (x) raw.set(x, x.slice());
-    // At one shared θ every honest gradient shares a large common direction: compare what
-    // is left after the window's mean, where honest uploads differ and copies do not.
-    centerAll(curUsable);
-    centerAll(prev);
-  }
+  // Against the previous window, current uploads are centered by the previous window's
+  // mean (when it has one: 3 or more): a copy of an old upload minus that mean is the old
+  // upload's own residual, while the two windows' means differ (θ moved), so centering
+  // each side by its own window would hide the copy.
+  const centerPrev = o.center === true && prev.length >= 3;
+  const m = centerPrev ? meanOf(prev) : null;
+  const vsPrev = new Map(curUsable.map((x) => [x, m ? x.map((v, i) => v - m[i]!) : x.slice()]));
+  for (const x of [...cur, ...prev]) if (x) raw.set(x, x.slice());
+  if (centerPrev) centerAll(prev);
+  // At one shared θ every honest gradient shares a large common direction: within a
+  // window, compare what is left after its mean, where honest uploads differ and copies
+  // do not (fewer than 3: no common part to remove).
+  if (o.center && curUsable.length >= 3) centerAll(curUsable);
   const same = (a: Float64Array, b: Float64Array) =>
     cosArr(a, b) >= threshold ||
+    overlap(raw.get(a) ?? a, raw.get(b) ?? b) >= overlapThreshold;
+  const sameAsOld = (a: Float64Array, b: Float64Array) =>
+    cosArr(vsPrev.get(a)!, b) >= threshold ||
     overlap(raw.get(a) ?? a, raw.get(b) ?? b) >= overlapThreshold;
   const parent = cur.map((_, i) => i);
   const root = (i: number): number => (parent[i] === i ? i : (parent[i] = root(parent[i]!)));
@@ -389,7 +403,7 @@ export function findDuplicates(
   cur.forEach((a, i) => {
     const own = o.currentKeys?.[i];
     // One's own last upload is not "stale" to oneself: error feedback carries part of it.
-    if (a && prev.some((b, j) => (own === undefined || prevKeys[j] !== own) && same(a, b))) {
+    if (a && prev.some((b, j) => (own === undefined || prevKeys[j] !== own) && sameAsOld(a, b))) {
       stale.add(i);
     }
   });

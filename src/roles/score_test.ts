@@ -316,3 +316,23 @@ Deno.test("findDuplicates() with centering: honest uploads sharing zeros and a c
   const other = { ...opts, currentKeys: ["z"], previousKeys: ["a", "b", "c"] };
   assert.equal(findDuplicates([ups[0]!], ups, 0.97, 1 << 16, 0.9, other).stale.size, 1);
 });
+
+Deno.test("findDuplicates() with centering finds a stale copy after θ moved between windows", () => {
+  // Two windows' gradients: each window's own common direction (θ moved: the two differ)
+  // plus page parts; the stale upload is last window's upload of another miner, requantized.
+  const n = 4000;
+  const dir = (s: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * s));
+  const window = (common: Float32Array, seeds: number[]) =>
+    seeds.map((s) => new Map([["w", common.map((c, i) => c + 0.3 * Math.sin(i * s + 1))]]));
+  const before = window(dir(0.37), [1.7, 2.9, 4.3, 5.1]);
+  const now = window(dir(0.61), [6.7, 7.3, 8.9]);
+  const copy = new Map([["w", before[0]!.get("w")!.map((v, i) => v * (1 + 0.02 * Math.cos(i)))]]);
+  const keys = {
+    center: true,
+    currentKeys: ["h1", "h2", "h3", "stale"],
+    previousKeys: ["h1", "h2", "h3", "h4"],
+  };
+  const found = findDuplicates([...now, copy], before, 0.97, 1 << 16, 0.9, keys);
+  assert.deepEqual([...found.stale], [3]);
+  assert.deepEqual(found.groups, []);
+});
