@@ -254,11 +254,13 @@ export async function runValidator<K>(
     await clock.waitFor(0, d.signal);
     await ensureRegisteredAndCommitted(d);
     let w = windowAt(clock.block, L) + 1;
+    let peersRead = false; // read at the last deadline for this window
     for (let done = 0; o.maxWindows === undefined || done < o.maxWindows; done++, w++) {
       const plan = windowPlan(w, L);
       await clock.waitFor(plan.start, d.signal);
       try {
-        peers = await refreshPeers(d.chain, d.netuid, peers);
+        if (!peersRead) peers = await refreshPeers(d.chain, d.netuid, peers);
+        peersRead = false;
         const lead = leadOf(peers)?.hotkey === me;
         // 1. θ_w, and what we score window w at.
         const resynced = await holdTheta(d, ctx, model, history, clock, plan, lead, ledBefore);
@@ -278,6 +280,12 @@ export async function runValidator<K>(
         // 4. Score w's uploads at θ_w (until the next deadline), in the background, once
         // w−1's scoring is done (it reads what w−1 left: stale samples, recent norms).
         await scoring;
+        // The next window's peers, read now (its start is this deadline), while no
+        // gradient runs: onnxruntime-node runs a graph synchronously on this thread, so
+        // during scoring every chain answer waits behind a run, and a metagraph read
+        // (several round trips) outlasts its timeout on a busy machine.
+        peers = await refreshPeers(d.chain, d.netuid, peers);
+        peersRead = true;
         const job = { plan, thetaW, outerW, got, miners, deadlineMs, digest, resynced, lead };
         scoring = scoreAndReport({ ...job, aggregated }).catch((e) => {
           log.warn(`Window ${w}: scoring failed (${(e as Error).message})`);
