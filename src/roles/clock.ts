@@ -92,3 +92,14 @@ export class BlockClock {
     this.#unsub = null;
   }
 }
+
+/**
+ * Lets pending I/O (chain answers, block notifications) run before more compute.
+ * onnxruntime-node runs a graph synchronously on the JS thread and queues the next run
+ * before I/O is polled, so back-to-back gradients would starve every socket of the
+ * process (a chain read made meanwhile times out, the clock stops moving). A timer, not
+ * a microtask: only a turn of the event loop polls I/O.
+ */
+export function yieldToIO(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 1));
+}

@@ -22,7 +22,7 @@ import type { Tensors } from "../model/params.ts";
 import { getLogger } from "../log.ts";
 import { computeUpdate, type OuterState, paramsDigest } from "../protocol/mod.ts";
 import { allFinite, clone, norm } from "../tensor_math.ts";
-import { BlockClock, Stopped } from "./clock.ts";
+import { BlockClock, Stopped, yieldToIO } from "./clock.ts";
 import {
   type Fetched,
   fetchUploads,
@@ -159,6 +159,7 @@ export async function runValidator<K>(
   const scoreAndReport = async (s: Scoring) => {
     const { plan, got, miners } = s;
     const w = plan.window;
+    await yieldToIO();
     const heldOut = await d.trainer.loss(
       s.thetaW,
       await d.dataset.evalBatches(o.heldOutBatches ?? 2),
@@ -450,8 +451,10 @@ async function scoreUploads<K>(
 ) {
   const w = plan.window;
   const k = Math.max(1, o.evalBatches ?? 2);
-  const grad = async (batches: Int32Array[]) =>
-    await computeUpdate(d.trainer, thetaW, batches, outerW, outerHparams(d.hp));
+  const grad = async (batches: Int32Array[]) => {
+    await yieldToIO();
+    return await computeUpdate(d.trainer, thetaW, batches, outerW, outerHparams(d.hp));
+  };
   // The next deadline comes first: a validator that is late scores nothing this window.
   const late = () => clock.block >= plan.scoreEnd;
   let otherGrad: Tensors | null = null;
