@@ -27,7 +27,7 @@ async function deps(out: string, blockMs: number) {
     outAbs: out,
     blockMs,
     port: 0,
-    maxBatches: 2,
+    maxBatches: 1,
     logFormat: "json",
     engine: { threads: 1, cacheDir: defaultCacheDir({ HOME: Deno.env.get("HOME") }) },
   });

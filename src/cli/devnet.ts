@@ -115,8 +115,12 @@ export interface DevnetSettings {
   engine: TrainerOptions;
 }
 
-/** Niceness of the participant processes (the chain in this process keeps 0). */
-const PARTICIPANT_NICE = 5;
+/**
+ * Niceness of the participant processes (the chain in this process keeps 0). The
+ * validator comes before the miners: its manifest is every participant's next step,
+ * and it must score every upload within the window.
+ */
+const NICE = { validator: 2, miner: 5 };
 
 /**
  * The real devnet dependencies: dev wallets under `outAbs/wallets`, the in-process local
@@ -197,7 +201,7 @@ export async function devnetDeps(o: DevnetSettings): Promise<DevnetDeps> {
       // participants yield to it (a starved chain stops answering, and every
       // participant's window goes with it), so load slows them, not the block clock.
       try {
-        setPriority(proc.pid, PARTICIPANT_NICE);
+        setPriority(proc.pid, p.role === "validator" ? NICE.validator : NICE.miner);
       } catch { /* not permitted here: run at the same priority */ }
       // Copy the child's log as it comes (a pipe into the file's stream buffers until exit),
       // and tell when it has connected to the chain.

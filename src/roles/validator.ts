@@ -475,7 +475,7 @@ async function scoreUploads<K>(
   // last window's, a norm far outside recent honest norms) are measured without one:
   // the validator's time goes to the uploads that can earn.
   const dup = { ...DEFAULT_SCORE_PARAMS, duplicateCenter: true };
-  const stale = findDuplicates(
+  const found = findDuplicates(
     order.map((f) => f.update),
     previous.map((p) => p.sample),
     dup.duplicateCos,
@@ -486,7 +486,17 @@ async function scoreUploads<K>(
       currentKeys: order.map((f) => f.peer.hotkey),
       previousKeys: previous.map((p) => p.hotkey),
     },
-  ).stale;
+  );
+  const stale = found.stale;
+  // Copies of one another are measured one after another (the group follows its first
+  // member in the rotation), and a group cut by the window's end stays unscored whole:
+  // which copy keeps the credit is decided only with every copy measured.
+  const groupOf = new Map<number, number[]>();
+  for (const g of found.groups) for (const i of g) groupOf.set(i, g);
+  const seq: number[] = [];
+  for (let i = 0; i < order.length; i++) {
+    if (!seq.includes(i)) seq.push(...(groupOf.get(i) ?? [i]));
+  }
   const ref = x.recentNorms.length >= 3 ? median(x.recentNorms) : 0;
   const normFar = new Set<number>();
   const hopeless = (f: Fetched, i: number) => {
@@ -497,7 +507,9 @@ async function scoreUploads<K>(
     }
     return !(n > 0) || stale.has(i);
   };
-  for (const [i, f] of order.entries()) {
+  const measuredAt = new Set<number>();
+  for (const i of seq) {
+    const f = order[i]!;
     const cheap = hopeless(f, i);
     if (late() || (!cheap && measured.length > 0 && clock.block >= plan.scoreEnd - 1)) {
       unscored.push(f.peer.uid);
@@ -514,6 +526,14 @@ async function scoreUploads<K>(
       uploadedAt: f.uploadedAt,
     });
     info.set(f.peer.uid, { loss: f.meta.loss, batches: f.meta.batches, theta: f.meta.theta });
+    measuredAt.add(i);
+  }
+  for (const g of found.groups) {
+    if (g.every((i) => measuredAt.has(i))) continue;
+    for (const i of g) {
+      const uid = order[i]!.peer.uid, at = measured.findIndex((m) => m.uid === uid);
+      if (at >= 0) (measured.splice(at, 1), unscored.push(uid));
+    }
   }
   const scores: WindowScore[] = scoreWindow(
     measured,
