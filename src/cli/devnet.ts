@@ -117,10 +117,11 @@ export interface DevnetSettings {
 
 /**
  * Niceness of the participant processes (the chain in this process keeps 0). The
- * validator comes before the miners: its manifest is every participant's next step,
- * and it must score every upload within the window.
+ * validator comes before the miners (a nice-8 process weighs a sixth of a nice-0 one):
+ * its manifest is every participant's next step, and it must score every upload within
+ * the window, while the miners' work fits in what is left.
  */
-const NICE = { validator: 2, miner: 5 };
+const NICE = { validator: 0, miner: 8 };
 
 /**
  * The real devnet dependencies: dev wallets under `outAbs/wallets`, the in-process local
