@@ -352,11 +352,20 @@ export class SubtensorChain implements Chain {
   async subscribeBlocks(cb: (block: number, hash: string) => void): Promise<() => void> {
     const s: BlockSub = { cb, queue: Promise.resolve(), closed: false };
     this.#subs.add(s);
-    try {
-      await this.#subscribe(s);
-    } catch (e) {
-      this.#subs.delete(s);
-      throw new Error(`Cannot subscribe to blocks on ${this.endpoint}: ${msg(e)}`);
+    // A node restarting just then drops the first try: try again while it reconnects
+    // (for up to 30 s), then give up with the reason.
+    for (const t0 = Date.now();;) {
+      try {
+        await this.#subscribe(s);
+        break;
+      } catch (e) {
+        if (Date.now() - t0 < 30_000) {
+          await new Promise((r) => setTimeout(r, 2000));
+          continue;
+        }
+        this.#subs.delete(s);
+        throw new Error(`Cannot subscribe to blocks on ${this.endpoint}: ${msg(e)}`);
+      }
     }
     return () => {
       s.closed = true;
