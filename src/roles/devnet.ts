@@ -41,7 +41,7 @@ export interface DevnetControl {
   chain: DevnetChain;
   /**
    * Kills a participant with SIGKILL, runs `whileDown`, and starts it again after
-   * `downMs`.
+   * `downMs`; resolves once it has connected to the chain again (or 20 s passed).
    */
   restartParticipant(name: string, downMs?: number, whileDown?: () => Promise<void>): Promise<void>;
 }
@@ -229,6 +229,8 @@ export async function runDevnet(deps: DevnetDeps, o: DevnetOptions): Promise<Dev
         await whileDown?.();
         await pause(downMs);
         start(p);
+        // Back once it is connected: a fault injected while it connects is another test.
+        await pause(20_000, children.get(p.name)?.ready);
         restarting.delete(name);
       },
     };
