@@ -53,8 +53,15 @@ import { publishCheckpoint } from "./checkpoints.ts";
 import { encodeManifest, type ManifestEntry, sha256Hex } from "./manifest.ts";
 import { windowAt, type WindowPlan, windowPlan } from "./plan.ts";
 import { cleanOld, keepWindows } from "./keys.ts";
-import { leadHistory, waitForManifest } from "./history.ts";
-import { applyUpdates, catchUp, type ModelAt, outerHparams, startModel } from "./shared.ts";
+import { peerHistory, waitForManifest } from "./history.ts";
+import {
+  applyUpdates,
+  catchUp,
+  type History,
+  type ModelAt,
+  outerHparams,
+  startModel,
+} from "./shared.ts";
 import {
   ensureRegisteredAndCommitted,
   publishStatus,
@@ -135,14 +142,7 @@ export async function runValidator<K>(
   const me = d.signer.address;
   const secret = o.secret ?? crypto.getRandomValues(new Uint32Array(1))[0]!;
   const model: ModelAt = startModel(d.params);
-  let peers: Peer[] = [];
-  const history = leadHistory({
-    hp,
-    ctx,
-    openStore: d.openStore,
-    peers: () => peers,
-    lead: () => leadOf(peers),
-  });
+  const net = peerHistory({ hp, ctx, openStore: d.openStore });
   let moving = new Map<number, MovingScore>();
   // Duplicate samples of last window's uploads, by uploader (to find stale copies).
   let previous: { hotkey: string; sample: Tensors }[] = [];
@@ -260,11 +260,11 @@ export async function runValidator<K>(
       const plan = windowPlan(w, L);
       await clock.waitFor(plan.start, d.signal);
       try {
-        if (!peersRead) peers = await refreshPeers(d.chain, d.netuid, peers);
+        if (!peersRead) net.peers = await refreshPeers(d.chain, d.netuid, net.peers);
         peersRead = false;
-        const lead = leadOf(peers)?.hotkey === me;
+        const lead = leadOf(net.peers)?.hotkey === me;
         // 1. θ_w, and what we score window w at.
-        const resynced = await holdTheta(d, ctx, model, history, clock, plan, lead, ledBefore);
+        const resynced = await holdTheta(d, ctx, model, net.history, clock, plan, lead, ledBefore);
         ledBefore = lead;
         const digest = paramsDigest(model.params);
         const thetaW = clone(model.params);
@@ -272,11 +272,11 @@ export async function runValidator<K>(
         // 2. The deadline: every miner's upload of w.
         await clock.waitFor(plan.deadline, d.signal);
         const deadlineMs = Date.now();
-        const miners = peers.filter((p) => !isValidator(p));
+        const miners = net.peers.filter((p) => !isValidator(p));
         const got = await fetchUploads(ctx, miners, d.openStore, w);
         // 3. The lead's manifest, and θ_{w+1}: first, since everyone waits for it.
         const aggregated = lead
-          ? await publishManifest(d, ctx, model, plan, got.accepted, peers, lastTrust)
+          ? await publishManifest(d, ctx, model, plan, got.accepted, net.peers, lastTrust)
           : [];
         // 4. Score w's uploads at θ_w (until the next deadline), in the background, once
         // w−1's scoring is done (it reads what w−1 left: stale samples, recent norms).
@@ -285,7 +285,7 @@ export async function runValidator<K>(
         // gradient runs: onnxruntime-node runs a graph synchronously on this thread, so
         // during scoring every chain answer waits behind a run, and a metagraph read
         // (several round trips) outlasts its timeout on a busy machine.
-        peers = await refreshPeers(d.chain, d.netuid, peers);
+        net.peers = await refreshPeers(d.chain, d.netuid, net.peers);
         peersRead = true;
         const job = { plan, thetaW, outerW, got, miners, deadlineMs, digest, resynced, lead };
         scoring = scoreAndReport({ ...job, aggregated }).catch((e) => {
@@ -332,7 +332,7 @@ async function holdTheta<K>(
   d: ValidatorDeps<K>,
   ctx: UploadContext,
   model: ModelAt,
-  history: ReturnType<typeof leadHistory>,
+  history: History,
   clock: BlockClock,
   plan: WindowPlan,
   lead: boolean,
