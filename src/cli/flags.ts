@@ -346,7 +346,7 @@ export const DEVNET: Surface = {
       arg: "N",
       min: 1,
       max: 100_000,
-      default: 30,
+      default: 16,
       help: "windows the validator scores",
     },
     {
@@ -367,7 +367,7 @@ export const DEVNET: Surface = {
       arg: "MS",
       min: 200,
       max: 60_000,
-      default: 2000,
+      default: 5000,
       help: "block time of the local chain",
     },
     {
@@ -376,7 +376,7 @@ export const DEVNET: Surface = {
       arg: "N",
       min: 1,
       max: 1000,
-      default: 2,
+      default: 1,
       help: "micro-batches per miner per window",
     },
     {
