@@ -72,6 +72,9 @@ import {
 
 const log = getLogger(["boltzmann", "validator"]);
 
+/** Earned norms the norm reference remembers (about three windows of a full network). */
+const RECENT_NORMS = 12;
+
 /** The chain calls a validator makes. */
 export interface ValidatorChain<K> extends RoleChain<K> {
   setWeights(
@@ -146,7 +149,9 @@ export async function runValidator<K>(
   let moving = new Map<number, MovingScore>();
   // Duplicate samples of last window's uploads, by uploader (to find stale copies).
   let previous: { hotkey: string; sample: Tensors }[] = [];
-  let recentNorms: number[][] = []; // norms that earned a score, last few windows
+  // The last RECENT_NORMS norms that earned a score, over however many windows: a window
+  // that scored few uploads must not leave a ×10 update as its own reference.
+  let recentNorms: number[] = [];
   let ledBefore = false;
   let weightsInFlight: Promise<void> | null = null;
   const lastTrust = { value: null as Map<string, number> | null };
@@ -167,7 +172,7 @@ export async function runValidator<K>(
     d.metrics.set("boltzmann_heldout_loss", heldOut, {}, "Held-out loss of the shared model");
     const r = await scoreUploads(d, o, clock, plan, s.thetaW, s.outerW, got, previous, {
       deadlineMs: s.deadlineMs,
-      recentNorms: recentNorms.flat(),
+      recentNorms,
       secret,
       miners,
     });
@@ -175,8 +180,8 @@ export async function runValidator<K>(
       hotkey: f.peer.hotkey,
       sample: duplicateSample(f.update),
     }));
-    recentNorms = [...recentNorms, r.scored.filter((x) => x.score > 0).map((x) => x.norm)]
-      .slice(-3);
+    recentNorms = [...recentNorms, ...r.scored.filter((x) => x.score > 0).map((x) => x.norm)]
+      .slice(-RECENT_NORMS);
     moving = updateMoving(
       moving,
       new Map(r.scored.map((x) => [x.uid, { hotkey: x.hotkey, score: x.score }])),
