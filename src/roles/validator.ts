@@ -502,10 +502,17 @@ async function scoreUploads<K>(
   for (let i = 0; i < order.length; i++) {
     if (!seq.includes(i)) seq.push(...(groupOf.get(i) ?? [i]));
   }
-  const ref = x.recentNorms.length >= 3 ? median(x.recentNorms) : 0;
+  // The norm reference: the median norm of every upload of this window (cheaters are
+  // the minority, so a ×10 upload cannot move it), else of recently earned norms. Never
+  // only of what earned before: a cheater that earned while honest uploads went unscored
+  // would set the reference, and honest norms would then look "far" for good.
+  const norms = order.map((f) => (allFinite(f.update) ? norm(f.update) : NaN));
+  const usable = norms.filter((n) => n > 0);
+  const refNorms = usable.length >= 3 ? usable : x.recentNorms;
+  const ref = refNorms.length >= 3 ? median(refNorms) : 0;
   const normFar = new Set<number>();
   const hopeless = (f: Fetched, i: number) => {
-    const n = allFinite(f.update) ? norm(f.update) : NaN;
+    const n = norms[i]!;
     if (n > 0 && normFactor(n, ref, DEFAULT_SCORE_PARAMS.normTolerance) === 0) {
       normFar.add(f.peer.uid);
       return true;
@@ -544,7 +551,7 @@ async function scoreUploads<K>(
     measured,
     previous.map((p) => p.sample),
     { duplicateCenter: true },
-    x.recentNorms,
+    refNorms,
     previous.map((p) => p.hotkey),
   );
   const scored = measured.map((m, i) => ({
