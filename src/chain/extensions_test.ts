@@ -37,55 +37,32 @@ function buildMetadata(
     path: ["primitive_types", "H256"],
     def: { composite: { fields: [{ type: a32 }] } },
   });
-  const era = add({
-    path: ["sp_runtime", "generic", "era", "Era"],
-    def: {
-      variant: {
-        variants: [{ name: "Immortal", index: 0, fields: [] }, {
-          name: "Mortal1",
-          index: 1,
-          fields: [{ type: u8 }],
-        }],
-      },
-    },
-  });
-  const optHash = add({
-    path: ["Option"],
-    params: [{ name: "T", type: a32 }],
-    def: {
-      variant: {
-        variants: [{ name: "None", index: 0, fields: [] }, {
-          name: "Some",
-          index: 1,
-          fields: [{ type: a32 }],
-        }],
-      },
-    },
-  });
-  const mode = add({
-    path: ["frame_metadata_hash_extension", "Mode"],
-    def: {
-      variant: {
-        variants: [{ name: "Disabled", index: 0, fields: [] }, {
-          name: "Enabled",
-          index: 1,
-          fields: [],
-        }],
-      },
-    },
-  });
-  const call = add({
-    path: ["frame_system", "pallet", "Call"],
-    def: {
-      variant: {
-        variants: [{
-          name: "remark",
-          index: 0,
-          fields: [{ name: "remark", type: bytes, typeName: "Vec<u8>" }],
-        }],
-      },
-    },
-  });
+  /** An enum type: `[name, fields]` per variant, indices in order. */
+  const variants = (
+    path: string[],
+    vs: [string, { name?: string; type: number; typeName?: string }[]][],
+    params?: unknown[],
+  ) =>
+    add({
+      path,
+      ...(params ? { params } : {}),
+      def: { variant: { variants: vs.map(([name, fields], index) => ({ name, index, fields })) } },
+    });
+  const era = variants(["sp_runtime", "generic", "era", "Era"], [
+    ["Immortal", []],
+    ["Mortal1", [{ type: u8 }]],
+  ]);
+  const optHash = variants(["Option"], [
+    ["None", []],
+    ["Some", [{ type: a32 }]],
+  ], [{ name: "T", type: a32 }]);
+  const mode = variants(["frame_metadata_hash_extension", "Mode"], [
+    ["Disabled", []],
+    ["Enabled", []],
+  ]);
+  const call = variants(["frame_system", "pallet", "Call"], [
+    ["remark", [{ name: "remark", type: bytes, typeName: "Vec<u8>" }]],
+  ]);
   const named: Record<string, number> = {
     u8,
     a32,
