@@ -114,43 +114,53 @@ Deno.test("fineWebDataset(): retries 503 and 429 with backoff, then succeeds", a
   }
 });
 
-Deno.test("fineWebDataset(): a 404 fails at once with the server's reason", async () => {
-  const s = serve(() => 404);
+/**
+ * fineWebDataset() against a server whose every answer is `reply`: it must fail with
+ * `error` after exactly `requests` requests.
+ */
+async function failsAgainst(
+  reply: "hang" | "bad" | number,
+  opts: Partial<Parameters<typeof fineWebDataset>[1]>,
+  error: RegExp,
+  requests: number,
+) {
+  const s = serve(() => reply);
   try {
     await assert.rejects(
-      () => fineWebDataset(hp, { baseUrl: s.base, backoffMs: 1, config: "nope" }),
-      /Cannot fetch fineweb rows from .*config=nope.*: HTTP 404: Not found for this config/,
+      () => fineWebDataset(hp, { baseUrl: s.base, backoffMs: 1, ...opts }),
+      error,
     );
-    assert.equal(s.requests.length, 1);
+    assert.equal(s.requests.length, requests);
   } finally {
     await s.close();
   }
+}
+
+Deno.test("fineWebDataset(): a 404 fails at once with the server's reason", async () => {
+  await failsAgainst(
+    404,
+    { config: "nope" },
+    /Cannot fetch fineweb rows from .*config=nope.*: HTTP 404: Not found for this config/,
+    1,
+  );
 });
 
 Deno.test("fineWebDataset(): a malformed response is rejected, not retried", async () => {
-  const s = serve(() => "bad");
-  try {
-    await assert.rejects(
-      () => fineWebDataset(hp, { baseUrl: s.base, backoffMs: 1 }),
-      /Invalid datasets-server response: 1 rows at offset 0, expected 1|row_idx 5, expected 0/,
-    );
-    assert.equal(s.requests.length, 1);
-  } finally {
-    await s.close();
-  }
+  await failsAgainst(
+    "bad",
+    {},
+    /Invalid datasets-server response: 1 rows at offset 0, expected 1|row_idx 5, expected 0/,
+    1,
+  );
 });
 
 Deno.test("fineWebDataset(): a server that never answers times out, each attempt", async () => {
-  const s = serve(() => "hang");
-  try {
-    await assert.rejects(
-      () => fineWebDataset(hp, { baseUrl: s.base, backoffMs: 1, attempts: 2, timeoutMs: 100 }),
-      /after 2 attempts: no answer within 100 ms/,
-    );
-    assert.equal(s.requests.length, 2);
-  } finally {
-    await s.close();
-  }
+  await failsAgainst(
+    "hang",
+    { attempts: 2, timeoutMs: 100 },
+    /after 2 attempts: no answer within 100 ms/,
+    2,
+  );
 });
 
 Deno.test("fineWebDataset(): offline gives one clear line naming the fix", async () => {
