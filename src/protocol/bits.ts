@@ -30,6 +30,25 @@ export function packedBytes(n: number, bits: number): number {
  */
 export function packBits(codes: ArrayLike<number>, bits: number): Uint8Array {
   const out = new Uint8Array(packedBytes(codes.length, bits));
+  if (bits > 24) return packWide(codes, bits, out);
+  // An accumulator of < 8 pending bits plus one code: at most 31 bits, one int.
+  const mask = (1 << bits) - 1;
+  let acc = 0, nb = 0, pos = 0;
+  for (let i = 0; i < codes.length; i++) {
+    acc |= (codes[i]! & mask) << nb;
+    nb += bits;
+    while (nb >= 8) {
+      out[pos++] = acc & 255;
+      acc >>>= 8;
+      nb -= 8;
+    }
+  }
+  if (nb > 0) out[pos] = acc;
+  return out;
+}
+
+/** {@link packBits} for codes wider than 24 bits (a byte at a time). */
+function packWide(codes: ArrayLike<number>, bits: number, out: Uint8Array): Uint8Array {
   let pos = 0;
   for (let i = 0; i < codes.length; i++, pos += bits) {
     let c = codes[i]!, p = pos, left = bits;
@@ -58,6 +77,39 @@ export function packBits(codes: ArrayLike<number>, bits: number): Uint8Array {
 export function unpackBits(bytes: Uint8Array, n: number, bits: number): Uint32Array | null {
   if (bytes.length !== packedBytes(n, bits)) return null;
   const out = new Uint32Array(n);
+  if (bits > 24) unpackWide(bytes, n, bits, out);
+  else {
+    const mask = (1 << bits) - 1;
+    let acc = 0, nb = 0, pos = 0;
+    for (let i = 0; i < n; i++) {
+      while (nb < bits) {
+        acc |= bytes[pos++]! << nb;
+        nb += 8;
+      }
+      out[i] = acc & mask;
+      acc >>>= bits;
+      nb -= bits;
+    }
+  }
+  return paddingClear(bytes, n * bits) ? out : null;
+}
+
+/**
+ * Whether the bits of the last byte past the first `used` bits of `bytes` are zero.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(paddingClear(Uint8Array.of(0b0111), 3), true);
+ * assert.equal(paddingClear(Uint8Array.of(0b1111), 3), false);
+ * ```
+ */
+export function paddingClear(bytes: Uint8Array, used: number): boolean {
+  return used % 8 === 0 || bytes[bytes.length - 1]! >>> (used % 8) === 0;
+}
+
+/** {@link unpackBits} for codes wider than 24 bits (a byte at a time). */
+function unpackWide(bytes: Uint8Array, n: number, bits: number, out: Uint32Array): void {
   let pos = 0;
   for (let i = 0; i < n; i++, pos += bits) {
     let c = 0, p = pos, got = 0;
@@ -69,9 +121,6 @@ export function unpackBits(bytes: Uint8Array, n: number, bits: number): Uint32Ar
     }
     out[i] = c >>> 0;
   }
-  const used = n * bits;
-  if (used % 8 !== 0 && bytes[bytes.length - 1]! >>> (used % 8) !== 0) return null;
-  return out;
 }
 
 /**

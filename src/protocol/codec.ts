@@ -27,7 +27,7 @@
  */
 import type { Dtype } from "../safetensors.ts";
 import { sliceIndices } from "../window.ts";
-import { packBits, packedBytes, packTrits, tritBytes, unpackBits, unpackTrits } from "./bits.ts";
+import { packBits, packedBytes, paddingClear, tritBytes, unpackBits } from "./bits.ts";
 import { type Reject, rejectionClass } from "../rejection.ts";
 
 /** A parsed codec spec. `name` is the canonical text. */
@@ -212,20 +212,6 @@ function denseScale(q: string, x: Float32Array, lo: number, hi: number): number 
   return Math.fround(Math.sqrt(s / (hi - lo)));
 }
 
-function denseCode(q: string, t: number): number {
-  if (q === "s4") return t < -S4_CUT ? 0 : t < 0 ? 1 : t < S4_CUT ? 2 : 3;
-  if (q === "s3") return t < -S3_CUT ? 0 : t <= S3_CUT ? 1 : 2;
-  const b = +q.slice(1), m = (1 << (b - 1)) - 1;
-  if (q[0] === "e") {
-    const cuts = EXP_CUTS[b]!, a = Math.abs(t);
-    let k = 0;
-    while (k < cuts.length && a < cuts[k]!) k++;
-    return ((t < 0 ? 1 : 0) << (b - 1)) | k;
-  }
-  const mag = Math.min(m, Math.round(Math.abs(t) * m));
-  return mag === 0 ? 0 : ((t < 0 ? 1 : 0) << (b - 1)) | mag;
-}
-
 function chunks(n: number, c: number): number {
   return Math.ceil(n / c);
 }
@@ -267,59 +253,169 @@ function kthLargest(a: Float64Array, n: number, k: number): number {
   return a[target]!;
 }
 
-/** Encodes one tensor's values; returns the tensors and writes the decoded values to `dec`. */
+/**
+ * Codes of every dense quantizer as small numbers, so that the hot loops switch once
+ * per chunk, never compare strings per value.
+ */
+const DenseKind = { S4: 0, S3: 1, Q: 2, E: 3 } as const;
+type DenseKind = typeof DenseKind[keyof typeof DenseKind];
+
+/** A dense quantizer resolved once per tensor: kind, code bits, levels and cuts. */
+interface DenseQuant {
+  kind: DenseKind;
+  /** Bits per code (0 for the trits of s3). */
+  bits: number;
+  /** LEVEL[code], in units of the chunk's scale (denseLevel, tabulated). */
+  level: Float64Array;
+  /** Codes a chunk can hold: count, and the one invalid code of qB ("−0"), else −1. */
+  count: number;
+  negZero: number;
+}
+
+function denseQuant(q: string): DenseQuant {
+  const bits = denseBits(q), count = denseCodeCount(q);
+  const level = Float64Array.from({ length: count }, (_, c) => denseLevel(q, c));
+  const kind = q === "s4"
+    ? DenseKind.S4
+    : q === "s3"
+    ? DenseKind.S3
+    : q[0] === "q"
+    ? DenseKind.Q
+    : DenseKind.E;
+  return { kind, bits, level, count, negZero: kind === DenseKind.Q ? 1 << (bits - 1) : -1 };
+}
+
+/**
+ * The dense codec of one tensor, in place on `x` (the error-feedback buffer): per chunk
+ * its scale and codes, packed as they are made (LSB first, or five trits per byte), and
+ * x[i] −= the decoded value fround(LEVEL[code] · scale). The code of t = x[i] / scale:
+ * s4 and s3 by their decision thresholds, qB the magnitude round(|t|·m) (m = 2^(B−1)−1;
+ * magnitude 0 has no sign), eB the first k with |t| ≥ T[k] (else the smallest level).
+ */
+function encodeDense(q: string, C: number, x: Float32Array): [Float32Array, Uint8Array] {
+  const n = x.length, nc = chunks(n, C), Q = denseQuant(q), level = Q.level;
+  const scales = new Float32Array(nc);
+  const bits = Q.bits, b1 = bits - 1, m = (1 << b1) - 1;
+  const cuts = Q.kind === DenseKind.E ? EXP_CUTS[bits]! : [];
+  const nCuts = cuts.length;
+  const out = new Uint8Array(Q.kind === DenseKind.S3 ? tritBytes(n) : packedBytes(n, bits));
+  // Bit writer (acc holds nb < 8 pending bits) and trit writer (t trits of weight p).
+  let pos = 0, acc = 0, nb = 0, p = 1;
+  for (let c = 0; c < nc; c++) {
+    const lo = c * C, hi = Math.min(n, lo + C);
+    const s = denseScale(q, x, lo, hi);
+    scales[c] = s;
+    if (!(s > 0)) continue;
+    switch (Q.kind) {
+      case DenseKind.S4:
+        for (let i = lo; i < hi; i++) {
+          const v = x[i]!, t = v / s;
+          const code = t < -S4_CUT ? 0 : t < 0 ? 1 : t < S4_CUT ? 2 : 3;
+          x[i] = v - Math.fround(level[code]! * s);
+          acc |= code << nb;
+          if ((nb += 2) === 8) {
+            out[pos++] = acc;
+            acc = nb = 0;
+          }
+        }
+        break;
+      case DenseKind.S3:
+        for (let i = lo; i < hi; i++) {
+          const v = x[i]!, t = v / s;
+          const code = t < -S3_CUT ? 0 : t <= S3_CUT ? 1 : 2;
+          x[i] = v - Math.fround(level[code]! * s);
+          acc += code * p;
+          if ((p *= 3) === 243) {
+            out[pos++] = acc;
+            acc = 0;
+            p = 1;
+          }
+        }
+        break;
+      case DenseKind.Q:
+        for (let i = lo; i < hi; i++) {
+          const v = x[i]!, t = v / s;
+          const mag = Math.min(m, Math.round(Math.abs(t) * m));
+          const code = mag === 0 ? 0 : ((t < 0 ? 1 : 0) << b1) | mag;
+          x[i] = v - Math.fround(level[code]! * s);
+          acc |= code << nb;
+          nb += bits;
+          if (nb >= 8) {
+            out[pos++] = acc & 255;
+            acc >>>= 8;
+            nb -= 8;
+          }
+        }
+        break;
+      case DenseKind.E:
+        for (let i = lo; i < hi; i++) {
+          const v = x[i]!, t = v / s, a = Math.abs(t);
+          let k = 0;
+          while (k < nCuts && a < cuts[k]!) k++;
+          const code = ((t < 0 ? 1 : 0) << b1) | k;
+          x[i] = v - Math.fround(level[code]! * s);
+          acc |= code << nb;
+          nb += bits;
+          if (nb >= 8) {
+            out[pos++] = acc & 255;
+            acc >>>= 8;
+            nb -= 8;
+          }
+        }
+        break;
+    }
+  }
+  if (Q.kind === DenseKind.S3 ? p > 1 : nb > 0) out[pos++] = acc;
+  // Fewer bytes than the bound only when a chunk's scale is 0 (it sends no codes).
+  return [scales, pos === out.length ? out : out.slice(0, pos)];
+}
+
+/**
+ * Encodes one tensor of the error-feedback buffer `x` and subtracts what the tensors
+ * decode to from it, in place (x −= decoded, each difference rounded once to float32).
+ */
 function encodeTensor(
   spec: CodecSpec,
   name: string,
   x: Float32Array,
-  dec: Float32Array,
   ctx: CodecContext,
 ): [string, EncodedTensor][] {
   const n = x.length;
   if (spec.kind === "f32") {
-    dec.set(x);
-    return [[name, f32t(x.slice())]];
+    const sent = x.slice();
+    x.fill(0); // x − x
+    return [[name, f32t(sent)]];
   }
   if (spec.kind === "slices") {
     const idx = sliceIndices(seedOf(ctx), name, n, spec.compression);
     const v = new Float32Array(idx.length);
-    dec.fill(0);
-    for (let j = 0; j < idx.length; j++) dec[idx[j]!] = v[j] = x[idx[j]!]!;
+    for (let j = 0; j < idx.length; j++) {
+      v[j] = x[idx[j]!]!;
+      x[idx[j]!] = 0;
+    }
     return [[name, f32t(v)]];
   }
   const C = spec.chunk, nc = chunks(n, C), q = spec.quant;
-  dec.fill(0);
   if (spec.kind === "dense") {
-    const scales = new Float32Array(nc);
-    const codes: number[] = [];
-    for (let c = 0; c < nc; c++) {
-      const lo = c * C, hi = Math.min(n, lo + C);
-      const s = denseScale(q, x, lo, hi);
-      scales[c] = s;
-      if (!(s > 0)) continue;
-      for (let i = lo; i < hi; i++) {
-        const code = denseCode(q, x[i]! / s);
-        codes.push(code);
-        dec[i] = Math.fround(denseLevel(q, code) * s);
-      }
-    }
-    const packed = q === "s3" ? packTrits(codes) : packBits(codes, denseBits(q));
+    const [scales, packed] = encodeDense(q, C, x);
     return [[`${name}.scale`, f32t(scales)], [`${name}.code`, u8(packed)]];
   }
   // topk
   const k = spec.k, ib = indexBits(C), nS = q === "b2" ? 2 : q === "b1" ? 1 : 0;
   const counts = k > 255 ? new Uint16Array(nc) : new Uint8Array(nc);
   const scales = new Float32Array(nc * nS);
-  const idxCodes: number[] = [], valCodes: number[] = [], vals: number[] = [];
+  const most = Math.min(n, nc * k);
+  const idxCodes = new Uint32Array(most), valCodes = new Uint8Array(most);
+  const vals = q === "f32" ? new Float32Array(most) : new Float32Array(0);
   const scratch = new Float64Array(C);
-  const keep: number[] = [];
+  const keep = new Int32Array(k);
+  let total = 0;
   for (let c = 0; c < nc; c++) {
     const lo = c * C, hi = Math.min(n, lo + C);
-    let nz = 0;
+    let nz = 0, kept = 0;
     for (let i = lo; i < hi; i++) if (x[i] !== 0) scratch[nz++] = Math.abs(x[i]!);
-    keep.length = 0;
     if (nz <= k) {
-      for (let i = lo; i < hi; i++) if (x[i] !== 0) keep.push(i);
+      for (let i = lo; i < hi; i++) if (x[i] !== 0) keep[kept++] = i;
     } else {
       const t = kthLargest(scratch, nz, k);
       let above = 0;
@@ -327,41 +423,47 @@ function encodeTensor(
       let ties = k - above;
       for (let i = lo; i < hi; i++) {
         const a = Math.abs(x[i]!);
-        if (a > t || (a === t && ties-- > 0)) keep.push(i);
+        if (a > t || (a === t && ties-- > 0)) keep[kept++] = i;
       }
     }
-    counts[c] = keep.length;
-    for (const i of keep) idxCodes.push(i - lo);
+    counts[c] = kept;
+    const at = total;
+    total += kept;
+    for (let e = 0; e < kept; e++) idxCodes[at + e] = keep[e]! - lo;
     if (q === "f32") {
-      for (const i of keep) vals.push(dec[i] = x[i]!);
+      for (let e = 0; e < kept; e++) {
+        const i = keep[e]!;
+        vals[at + e] = x[i]!;
+        x[i] = 0; // x − x
+      }
       continue;
     }
     let sum = 0;
-    for (const i of keep) sum += Math.abs(x[i]!);
-    const mean = keep.length ? sum / keep.length : 0;
+    for (let e = 0; e < kept; e++) sum += Math.abs(x[keep[e]!]!);
+    const mean = kept ? sum / kept : 0;
     if (q === "b1") {
       const s = Math.fround(mean);
       scales[c] = s;
-      for (const i of keep) {
-        const neg = x[i]! < 0 ? 1 : 0;
-        valCodes.push(neg);
-        dec[i] = Math.fround((neg ? -1 : 1) * s);
+      for (let e = 0; e < kept; e++) {
+        const i = keep[e]!, neg = x[i]! < 0 ? 1 : 0;
+        valCodes[at + e] = neg;
+        x[i] = x[i]! - Math.fround((neg ? -1 : 1) * s);
       }
       continue;
     }
     let sl = 0, nl = 0, sh = 0, nh = 0;
-    for (const i of keep) {
-      const a = Math.abs(x[i]!);
+    for (let e = 0; e < kept; e++) {
+      const a = Math.abs(x[keep[e]!]!);
       if (a > mean) (sh += a, nh++);
       else (sl += a, nl++);
     }
     const lo_ = Math.fround(nl ? sl / nl : 0), hi_ = Math.fround(nh ? sh / nh : lo_);
     scales[2 * c] = lo_;
     scales[2 * c + 1] = hi_;
-    for (const i of keep) {
-      const a = Math.abs(x[i]!), neg = x[i]! < 0 ? 1 : 0, big = a > mean ? 1 : 0;
-      valCodes.push((neg << 1) | big);
-      dec[i] = Math.fround((neg ? -1 : 1) * (big ? hi_ : lo_));
+    for (let e = 0; e < kept; e++) {
+      const i = keep[e]!, v = x[i]!, a = Math.abs(v), neg = v < 0 ? 1 : 0, big = a > mean ? 1 : 0;
+      valCodes[at + e] = (neg << 1) | big;
+      x[i] = v - Math.fround((neg ? -1 : 1) * (big ? hi_ : lo_));
     }
   }
   const out: [string, EncodedTensor][] = [
@@ -370,12 +472,12 @@ function encodeTensor(
       shape: [nc],
       bytes: new Uint8Array(counts.buffer),
     }],
-    [`${name}.index`, u8(packBits(idxCodes, ib))],
+    [`${name}.index`, u8(packBits(idxCodes.subarray(0, total), ib))],
   ];
-  if (q === "f32") out.push([`${name}.value`, f32t(Float32Array.from(vals))]);
+  if (q === "f32") out.push([`${name}.value`, f32t(vals.slice(0, total))]);
   else {
     out.push([`${name}.scale`, f32t(scales)]);
-    out.push([`${name}.code`, u8(packBits(valCodes, q === "b2" ? 2 : 1))]);
+    out.push([`${name}.code`, u8(packBits(valCodes.subarray(0, total), q === "b2" ? 2 : 1))]);
   }
   return out;
 }
@@ -433,12 +535,10 @@ export function encodeUpdate(
         );
       }
     }
-    const dec = new Float32Array(u.length);
-    for (const [tn, t] of encodeTensor(spec, name, e, dec, ctx)) {
+    for (const [tn, t] of encodeTensor(spec, name, e, ctx)) {
       tensors.set(tn, t);
       bytes += t.bytes.length;
     }
-    for (let i = 0; i < e.length; i++) e[i] = e[i]! - dec[i]!;
   }
   return { codec: spec.name, tensors, bytes };
 }
@@ -523,9 +623,11 @@ function need(
   return t;
 }
 
+/** The float32 values of `t`: a view, or a copy where the bytes sit at an unaligned offset. */
 function f32View(t: EncodedTensor): Float32Array {
-  // Copy: the bytes may sit at an unaligned offset of a downloaded file.
-  const c = t.bytes.slice();
+  const b = t.bytes;
+  if (b.byteOffset % 4 === 0) return new Float32Array(b.buffer, b.byteOffset, b.length / 4);
+  const c = b.slice();
   return new Float32Array(c.buffer, 0, c.length / 4);
 }
 
@@ -536,6 +638,82 @@ function checkScales(name: string, s: Float32Array): void {
       reject("bad-scale", `scale ${i} of '${name}' is ${v}, expected a finite value in [0, 1e30]`);
     }
   }
+}
+
+/**
+ * The dense codes of one tensor into `out`: each chunk of positive scale s takes the
+ * next codes, out[i] = fround(LEVEL[code] · s). Refuses (value-range) padding bits or
+ * trits that are not 0, a byte of trits ≥ 243, and the "−0" code of qB, with the same
+ * messages as unpacking first and checking the codes after.
+ */
+function decodeDense(
+  q: string,
+  C: number,
+  name: string,
+  scales: Float32Array,
+  bytes: Uint8Array,
+  m: number,
+  out: Float32Array,
+): void {
+  const n = out.length, nc = scales.length, Q = denseQuant(q), level = Q.level;
+  const s3 = Q.kind === DenseKind.S3;
+  const padded = () =>
+    reject("value-range", `tensor '${name}.code' holds a code or padding out of range`);
+  if (
+    s3 ? m % 5 !== 0 && bytes[bytes.length - 1]! >= 3 ** (m % 5) : !paddingClear(bytes, m * Q.bits)
+  ) {
+    padded();
+  }
+  const bits = Q.bits, mask = (1 << bits) - 1, negZero = Q.negZero;
+  // Bit reader (acc holds nb unread bits) and trit reader (t trits left in acc).
+  let pos = 0, acc = 0, nb = 0, j = 0;
+  for (let c = 0; c < nc; c++) {
+    const s = scales[c]!;
+    if (!(s > 0)) continue;
+    const lo = c * C, hi = Math.min(n, lo + C);
+    if (s3) {
+      for (let i = lo; i < hi; i++, j++) {
+        if (nb === 0) {
+          acc = bytes[pos++]!;
+          if (acc >= 243) padded();
+          nb = 5;
+        }
+        const t = acc % 3;
+        acc = (acc - t) / 3;
+        nb--;
+        out[i] = Math.fround(level[t]! * s);
+      }
+    } else if (bits === 2) {
+      // s4 (the default) and q2 / e2: four codes per byte.
+      for (let i = lo; i < hi; i++, j++) {
+        if (nb === 0) {
+          acc = bytes[pos++]!;
+          nb = 8;
+        }
+        const code = acc & 3;
+        acc >>>= 2;
+        nb -= 2;
+        if (code === negZero) badCode(code, j, name, q);
+        out[i] = Math.fround(level[code]! * s);
+      }
+    } else {
+      for (let i = lo; i < hi; i++, j++) {
+        if (nb < bits) {
+          acc |= bytes[pos++]! << nb;
+          nb += 8;
+        }
+        const code = acc & mask;
+        acc >>>= bits;
+        nb -= bits;
+        if (code === negZero) badCode(code, j, name, q);
+        out[i] = Math.fround(level[code]! * s);
+      }
+    }
+  }
+}
+
+function badCode(code: number, j: number, name: string, q: string): never {
+  reject("value-range", `code ${code} at ${j} of '${name}.code' is not a level of ${q}`);
 }
 
 function decodeTensor(
@@ -564,31 +742,13 @@ function decodeTensor(
     checkScales(`${name}.scale`, scales);
     let m = 0;
     for (let c = 0; c < nc; c++) if (scales[c]! > 0) m += Math.min(n, (c + 1) * C) - c * C;
-    const bits = denseBits(q);
     const codeT = need(
       enc,
       `${name}.code`,
       "U8",
-      q === "s3" ? tritBytes(m) : packedBytes(m, bits),
+      q === "s3" ? tritBytes(m) : packedBytes(m, denseBits(q)),
     );
-    const codes = q === "s3" ? unpackTrits(codeT.bytes, m) : unpackBits(codeT.bytes, m, bits);
-    if (!codes) reject("value-range", `tensor '${name}.code' holds a code or padding out of range`);
-    const count = denseCodeCount(q);
-    const level = Array.from({ length: count }, (_, c) => denseLevel(q, c));
-    const negZero = q[0] === "q" ? 1 << (bits - 1) : -1;
-    let j = 0;
-    for (let c = 0; c < nc; c++) {
-      const s = scales[c]!;
-      if (!(s > 0)) continue;
-      const hi = Math.min(n, (c + 1) * C);
-      for (let i = c * C; i < hi; i++, j++) {
-        const code = codes[j]!;
-        if (code >= count || code === negZero) {
-          reject("value-range", `code ${code} at ${j} of '${name}.code' is not a level of ${q}`);
-        }
-        out[i] = Math.fround(level[code]! * s);
-      }
-    }
+    decodeDense(q, C, name, scales, codeT.bytes, m, out);
     return out;
   }
   const k = spec.k, ib = indexBits(C);

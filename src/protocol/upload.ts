@@ -59,6 +59,7 @@ export interface UploadExpect {
 /** A validated upload. */
 export interface ReadUpload {
   meta: UploadMeta;
+  /** The upload's tensors: views into the bytes given to {@link readUpload}. */
   enc: EncodedUpdate;
   /** The decoded dense update, one tensor per parameter. */
   update: Map<string, Float32Array>;
@@ -176,10 +177,11 @@ export function readUpload(bytes: Uint8Array, expect: UploadExpect): ReadUpload 
   const data = bytes.subarray(header.dataStart);
   const { payload, problem } = verifySigned(bytes, header, m.hotkey);
   if (problem) reject(problem.reason, problem.detail);
+  // Views, not copies: the decoder copies only what it must (unaligned float32 values).
   const tensors = new Map<string, EncodedTensor>();
   let total = 0;
   for (const [name, t] of header.tensors) {
-    tensors.set(name, { dtype: t.dtype, shape: t.shape, bytes: data.slice(t.begin, t.end) });
+    tensors.set(name, { dtype: t.dtype, shape: t.shape, bytes: data.subarray(t.begin, t.end) });
     total += t.end - t.begin;
   }
   const enc: EncodedUpdate = { codec: expect.spec.name, tensors, bytes: total };
