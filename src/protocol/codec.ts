@@ -201,17 +201,6 @@ function denseCodeCount(q: string): number {
   return q === "s3" ? 3 : 1 << denseBits(q);
 }
 
-function denseScale(q: string, x: Float32Array, lo: number, hi: number): number {
-  if (q[0] === "q" || q[0] === "e") {
-    let m = 0;
-    for (let i = lo; i < hi; i++) m = Math.max(m, Math.abs(x[i]!));
-    return m;
-  }
-  let s = 0;
-  for (let i = lo; i < hi; i++) s += x[i]! * x[i]!;
-  return Math.fround(Math.sqrt(s / (hi - lo)));
-}
-
 function chunks(n: number, c: number): number {
   return Math.ceil(n / c);
 }
@@ -286,32 +275,58 @@ function denseQuant(q: string): DenseQuant {
 }
 
 /**
- * The dense codec of one tensor, in place on `x` (the error-feedback buffer): per chunk
- * its scale and codes, packed as they are made (LSB first, or five trits per byte), and
- * x[i] −= the decoded value fround(LEVEL[code] · scale). The code of t = x[i] / scale:
- * s4 and s3 by their decision thresholds, qB the magnitude round(|t|·m) (m = 2^(B−1)−1;
- * magnitude 0 has no sign), eB the first k with |t| ≥ T[k] (else the smallest level).
+ * The dense codec of one tensor, in place on `x` (the error-feedback buffer), chunk by
+ * chunk while the chunk is in cache: x += u (each sum rounded to float32, refused when
+ * not finite), the chunk's scale, its codes, packed as they are made (LSB first, or five
+ * trits per byte), and x −= the decoded value fround(LEVEL[code] · scale). The code of
+ * t = x / scale: s4 and s3 by their decision thresholds, qB the magnitude round(|t|·m)
+ * (m = 2^(B−1)−1; magnitude 0 has no sign), eB the number of thresholds T[k] above |t|
+ * (T decreasing: the first k with |t| ≥ T[k]). Codes are sums of comparisons, not
+ * branches: the signs of a gradient are a coin toss no branch predictor can learn.
  */
-function encodeDense(q: string, C: number, x: Float32Array): [Float32Array, Uint8Array] {
+function encodeDense(
+  q: string,
+  C: number,
+  name: string,
+  x: Float32Array,
+  u: Float32Array,
+): [Float32Array, Uint8Array] {
   const n = x.length, nc = chunks(n, C), Q = denseQuant(q), level = Q.level;
   const scales = new Float32Array(nc);
-  const bits = Q.bits, b1 = bits - 1, m = (1 << b1) - 1;
-  const cuts = Q.kind === DenseKind.E ? EXP_CUTS[bits]! : [];
+  const bits = Q.bits, b1 = bits - 1, m = (1 << b1) - 1, kind = Q.kind;
+  const byMax = kind === DenseKind.Q || kind === DenseKind.E;
+  const cuts = Float64Array.from(kind === DenseKind.E ? EXP_CUTS[bits]! : []);
   const nCuts = cuts.length;
-  const out = new Uint8Array(Q.kind === DenseKind.S3 ? tritBytes(n) : packedBytes(n, bits));
-  // Bit writer (acc holds nb < 8 pending bits) and trit writer (t trits of weight p).
+  const out = new Uint8Array(kind === DenseKind.S3 ? tritBytes(n) : packedBytes(n, bits));
+  // Decoded values of this chunk's codes (s4, s3).
+  const D = new Float64Array(4);
+  // Bit writer (acc holds nb < 8 pending bits) and trit writer (trits of weight p).
   let pos = 0, acc = 0, nb = 0, p = 1;
   for (let c = 0; c < nc; c++) {
     const lo = c * C, hi = Math.min(n, lo + C);
-    const s = denseScale(q, x, lo, hi);
+    // Error feedback and the scale: the max |x| (qB, eB) or the RMS (s4, s3), float64.
+    let s = 0;
+    for (let i = lo; i < hi; i++) {
+      const w = x[i]! + u[i]!;
+      if (w - w !== 0) {
+        throw new RangeError(
+          `Refusing to encode '${name}': value ${w} at ${i} is not finite (damaged update)`,
+        );
+      }
+      x[i] = w;
+      const f = x[i]!;
+      s = byMax ? Math.max(s, Math.abs(f)) : s + f * f;
+    }
+    if (!byMax) s = Math.fround(Math.sqrt(s / (hi - lo)));
     scales[c] = s;
     if (!(s > 0)) continue;
-    switch (Q.kind) {
+    switch (kind) {
       case DenseKind.S4:
+        for (let k = 0; k < 4; k++) D[k] = Math.fround(level[k]! * s);
         for (let i = lo; i < hi; i++) {
           const v = x[i]!, t = v / s;
-          const code = t < -S4_CUT ? 0 : t < 0 ? 1 : t < S4_CUT ? 2 : 3;
-          x[i] = v - Math.fround(level[code]! * s);
+          const code = +(t >= -S4_CUT) + +(t >= 0) + +(t >= S4_CUT);
+          x[i] = v - D[code]!;
           acc |= code << nb;
           if ((nb += 2) === 8) {
             out[pos++] = acc;
@@ -320,10 +335,11 @@ function encodeDense(q: string, C: number, x: Float32Array): [Float32Array, Uint
         }
         break;
       case DenseKind.S3:
+        for (let k = 0; k < 3; k++) D[k] = Math.fround(level[k]! * s);
         for (let i = lo; i < hi; i++) {
           const v = x[i]!, t = v / s;
-          const code = t < -S3_CUT ? 0 : t <= S3_CUT ? 1 : 2;
-          x[i] = v - Math.fround(level[code]! * s);
+          const code = +(t >= -S3_CUT) + +(t > S3_CUT);
+          x[i] = v - D[code]!;
           acc += code * p;
           if ((p *= 3) === 243) {
             out[pos++] = acc;
@@ -336,7 +352,7 @@ function encodeDense(q: string, C: number, x: Float32Array): [Float32Array, Uint
         for (let i = lo; i < hi; i++) {
           const v = x[i]!, t = v / s;
           const mag = Math.min(m, Math.round(Math.abs(t) * m));
-          const code = mag === 0 ? 0 : ((t < 0 ? 1 : 0) << b1) | mag;
+          const code = ((+(t < 0) & +(mag > 0)) << b1) | mag;
           x[i] = v - Math.fround(level[code]! * s);
           acc |= code << nb;
           nb += bits;
@@ -351,8 +367,8 @@ function encodeDense(q: string, C: number, x: Float32Array): [Float32Array, Uint
         for (let i = lo; i < hi; i++) {
           const v = x[i]!, t = v / s, a = Math.abs(t);
           let k = 0;
-          while (k < nCuts && a < cuts[k]!) k++;
-          const code = ((t < 0 ? 1 : 0) << b1) | k;
+          for (let j = 0; j < nCuts; j++) k += +(a < cuts[j]!);
+          const code = (+(t < 0) << b1) | k;
           x[i] = v - Math.fround(level[code]! * s);
           acc |= code << nb;
           nb += bits;
@@ -365,22 +381,36 @@ function encodeDense(q: string, C: number, x: Float32Array): [Float32Array, Uint
         break;
     }
   }
-  if (Q.kind === DenseKind.S3 ? p > 1 : nb > 0) out[pos++] = acc;
+  if (kind === DenseKind.S3 ? p > 1 : nb > 0) out[pos++] = acc;
   // Fewer bytes than the bound only when a chunk's scale is 0 (it sends no codes).
   return [scales, pos === out.length ? out : out.slice(0, pos)];
 }
 
 /**
- * Encodes one tensor of the error-feedback buffer `x` and subtracts what the tensors
- * decode to from it, in place (x −= decoded, each difference rounded once to float32).
+ * Encodes one tensor of the error-feedback buffer `x` (x += u first where the codec
+ * fuses it, dense) and subtracts what the tensors decode to from it, in place (x −=
+ * decoded, each difference rounded once to float32).
  */
 function encodeTensor(
   spec: CodecSpec,
   name: string,
   x: Float32Array,
+  u: Float32Array,
   ctx: CodecContext,
 ): [string, EncodedTensor][] {
   const n = x.length;
+  if (spec.kind === "dense") {
+    const [scales, packed] = encodeDense(spec.quant, spec.chunk, name, x, u);
+    return [[`${name}.scale`, f32t(scales)], [`${name}.code`, u8(packed)]];
+  }
+  for (let i = 0; i < n; i++) {
+    const v = (x[i] = x[i]! + u[i]!);
+    if (v - v !== 0) {
+      throw new RangeError(
+        `Refusing to encode '${name}': value ${v} at ${i} is not finite (damaged update)`,
+      );
+    }
+  }
   if (spec.kind === "f32") {
     const sent = x.slice();
     x.fill(0); // x − x
@@ -395,12 +425,8 @@ function encodeTensor(
     }
     return [[name, f32t(v)]];
   }
-  const C = spec.chunk, nc = chunks(n, C), q = spec.quant;
-  if (spec.kind === "dense") {
-    const [scales, packed] = encodeDense(q, C, x);
-    return [[`${name}.scale`, f32t(scales)], [`${name}.code`, u8(packed)]];
-  }
   // topk
+  const C = spec.chunk, nc = chunks(n, C), q = spec.quant;
   const k = spec.k, ib = indexBits(C), nS = q === "b2" ? 2 : q === "b1" ? 1 : 0;
   const counts = k > 255 ? new Uint16Array(nc) : new Uint8Array(nc);
   const scales = new Float32Array(nc * nS);
@@ -509,7 +535,8 @@ function seedOf(ctx: CodecContext): string {
  * const sent = decodeUpdate(spec, enc, [{ name: "w", shape: [8] }]).get("w")!;
  * sent.forEach((v, i) => assert.ok(Math.abs(v + ef.get("w")![i]! - update.get("w")![i]!) < 1e-6));
  * ```
- * @throws {RangeError} when ef lacks a tensor of update or sizes differ, or a value is not finite
+ * @throws {RangeError} when ef lacks a tensor of update or sizes differ, or a value is not
+ *   finite (ef is then partly updated: discard it)
  */
 export function encodeUpdate(
   spec: CodecSpec,
@@ -527,15 +554,7 @@ export function encodeUpdate(
         `Error-feedback buffer of '${name}' has ${e.length} values, the update ${u.length}`,
       );
     }
-    for (let i = 0; i < u.length; i++) {
-      const v = (e[i] = e[i]! + u[i]!);
-      if (v - v !== 0) {
-        throw new RangeError(
-          `Refusing to encode '${name}': value ${v} at ${i} is not finite (damaged update)`,
-        );
-      }
-    }
-    for (const [tn, t] of encodeTensor(spec, name, e, ctx)) {
+    for (const [tn, t] of encodeTensor(spec, name, e, u, ctx)) {
       tensors.set(tn, t);
       bytes += t.bytes.length;
     }
@@ -665,27 +684,54 @@ function decodeDense(
     padded();
   }
   const bits = Q.bits, mask = (1 << bits) - 1, negZero = Q.negZero;
-  // Bit reader (acc holds nb unread bits) and trit reader (t trits left in acc).
+  // Decoded values of this chunk's codes (s4, s3, 2-bit codes): one lookup per value.
+  const D = new Float64Array(4);
+  // Bit reader (acc holds nb unread bits) and trit reader (nb trits left in acc).
   let pos = 0, acc = 0, nb = 0, j = 0;
   for (let c = 0; c < nc; c++) {
     const s = scales[c]!;
     if (!(s > 0)) continue;
     const lo = c * C, hi = Math.min(n, lo + C);
+    let i = lo;
     if (s3) {
-      for (let i = lo; i < hi; i++, j++) {
+      for (let k = 0; k < 3; k++) D[k] = Math.fround(level[k]! * s);
+      for (; i < hi; i++, j++) {
         if (nb === 0) {
           acc = bytes[pos++]!;
           if (acc >= 243) padded();
+          if (i + 5 <= hi) {
+            // A whole byte: its five trits from the table.
+            const at = acc * 5;
+            out[i] = D[TRITS[at]!]!;
+            out[i + 1] = D[TRITS[at + 1]!]!;
+            out[i + 2] = D[TRITS[at + 2]!]!;
+            out[i + 3] = D[TRITS[at + 3]!]!;
+            out[i + 4] = D[TRITS[at + 4]!]!;
+            i += 4;
+            j += 4;
+            continue;
+          }
           nb = 5;
         }
         const t = acc % 3;
         acc = (acc - t) / 3;
         nb--;
-        out[i] = Math.fround(level[t]! * s);
+        out[i] = D[t]!;
       }
     } else if (bits === 2) {
-      // s4 (the default) and q2 / e2: four codes per byte.
-      for (let i = lo; i < hi; i++, j++) {
+      // s4 (the default), e2 and q2: four codes per byte.
+      for (let k = 0; k < 4; k++) D[k] = Math.fround(level[k]! * s);
+      if (negZero < 0) {
+        // Every code is a level: whole bytes while aligned.
+        for (; nb === 0 && i + 4 <= hi; i += 4, j += 4) {
+          const b = bytes[pos++]!;
+          out[i] = D[b & 3]!;
+          out[i + 1] = D[(b >>> 2) & 3]!;
+          out[i + 2] = D[(b >>> 4) & 3]!;
+          out[i + 3] = D[b >>> 6]!;
+        }
+      }
+      for (; i < hi; i++, j++) {
         if (nb === 0) {
           acc = bytes[pos++]!;
           nb = 8;
@@ -694,10 +740,10 @@ function decodeDense(
         acc >>>= 2;
         nb -= 2;
         if (code === negZero) badCode(code, j, name, q);
-        out[i] = Math.fround(level[code]! * s);
+        out[i] = D[code]!;
       }
     } else {
-      for (let i = lo; i < hi; i++, j++) {
+      for (; i < hi; i++, j++) {
         if (nb < bits) {
           acc |= bytes[pos++]! << nb;
           nb += 8;
@@ -711,6 +757,17 @@ function decodeDense(
     }
   }
 }
+
+/** The five trits of every byte below 243 (TRITS[5·b + k] = trit k of b). */
+const TRITS = (() => {
+  const t = new Uint8Array(243 * 5);
+  for (let b = 0; b < 243; b++) {
+    for (let k = 0, v = b; k < 5; k++, v = (v - (v % 3)) / 3) {
+      t[5 * b + k] = v % 3;
+    }
+  }
+  return t;
+})();
 
 function badCode(code: number, j: number, name: string, q: string): never {
   reject("value-range", `code ${code} at ${j} of '${name}.code' is not a level of ${q}`);
