@@ -27,6 +27,8 @@ S4_LEVELS = [-1.5104, -0.4528, 0.4528, 1.5104]
 S4_CUT = 0.9816
 S3_LEVELS = [-1.224, 0.0, 1.224]
 S3_CUT = 0.612
+S8_LEVELS = [-2.152, -1.344, -0.756, -0.2451, 0.2451, 0.756, 1.344, 2.152]
+S8_CUTS = [0.5006, 1.05, 1.748]
 MAX_SCALE = 1e30
 
 
@@ -119,7 +121,31 @@ def js_round_nonneg(v):
 
 
 def dense_bits(q):
-    return int(q[1:]) if q[0] in "qe" else (2 if q == "s4" else 0)
+    return int(q[1:]) if q[0] in "qe" else {"s4": 2, "s8": 3}.get(q, 0)
+
+
+def scale_dtype(q):
+    return "BF16" if q == "s8" else "F32"
+
+
+def bf16_round(x):
+    """float32 x rounded to bfloat16 (nearest, ties to even), as a float."""
+    u = int(np.array([x], dtype="<f4").view("<u4")[0])
+    u = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16
+    return float(np.array([u], dtype="<u4").view("<f4")[0])
+
+
+def scale_bytes(q, scales):
+    a = np.array(scales, dtype="<f4")
+    if scale_dtype(q) == "F32":
+        return a.tobytes()
+    return (a.view("<u4") >> 16).astype("<u2").tobytes()
+
+
+def scales_from(q, raw):
+    if scale_dtype(q) == "F32":
+        return np.frombuffer(raw, dtype="<f4")
+    return (np.frombuffer(raw, dtype="<u2").astype("<u4") << 16).view("<f4")
 
 
 def exp_ratio(b):
@@ -139,6 +165,8 @@ def dense_level(q, code):
         return S4_LEVELS[code]
     if q == "s3":
         return S3_LEVELS[code]
+    if q == "s8":
+        return S8_LEVELS[code]
     b = int(q[1:])
     m = (1 << (b - 1)) - 1
     mag = code & m
@@ -154,7 +182,8 @@ def dense_scale(q, x):
     if q[0] in "qe":
         return float(np.max(np.abs(x.astype(F64))))
     x64 = x.astype(F64)
-    return fround(math.sqrt(seqsum(x64 * x64) / len(x)))
+    s = fround(math.sqrt(seqsum(x64 * x64) / len(x)))
+    return bf16_round(s) if scale_dtype(q) == "BF16" else s
 
 
 def dense_code(q, t):
@@ -162,6 +191,10 @@ def dense_code(q, t):
         return 0 if t < -S4_CUT else 1 if t < 0 else 2 if t < S4_CUT else 3
     if q == "s3":
         return 0 if t < -S3_CUT else 1 if t <= S3_CUT else 2
+    if q == "s8":
+        a = abs(t)
+        k = 0 if a < S8_CUTS[0] else 1 if a < S8_CUTS[1] else 2 if a < S8_CUTS[2] else 3
+        return 3 - k if t < 0 else 4 + k
     b = int(q[1:])
     if q[0] == "e":
         cuts, k = exp_cuts(b), 0
@@ -203,7 +236,7 @@ def encode_tensor(spec, name, x, seed):
                 codes.append(code)
                 dec[i] = F32(dense_level(q, code) * s)
         packed = pack_trits(codes) if q == "s3" else pack_bits(codes, dense_bits(q))
-        return [(f"{name}.scale", "F32", np.array(scales, dtype="<f4").tobytes()),
+        return [(f"{name}.scale", scale_dtype(q), scale_bytes(q, scales)),
                 (f"{name}.code", "U8", packed)], dec
     k = spec["k"]
     counts, scales, idx_codes, val_codes, vals = [], [], [], [], []
@@ -274,7 +307,7 @@ def decode_tensor(spec, tensors, name, n, seed):
     C, q = spec["chunk"], spec["quant"]
     nc = (n + C - 1) // C
     if spec["kind"] == "dense":
-        scales = np.frombuffer(tensors[f"{name}.scale"], dtype="<f4")
+        scales = scales_from(q, tensors[f"{name}.scale"])
         assert len(scales) == nc and np.all((scales >= 0) & (scales <= MAX_SCALE))
         m = sum(min(n, (c + 1) * C) - c * C for c in range(nc) if scales[c] > 0)
         raw = tensors[f"{name}.code"]
@@ -434,7 +467,7 @@ def inputs(seed):
     return {"a.weight": a, "b.weight": b}
 
 
-CODECS = ["f32", "dense:q4", "dense:q3:16", "dense:e3", "dense:e4:16", "dense:e2:32", "dense:s4", "dense:s3:128", "dense:s3:64",
+CODECS = ["f32", "dense:q4", "dense:q3:16", "dense:e3", "dense:e4:16", "dense:e2:32", "dense:s4", "dense:s8", "dense:s8:16", "dense:s3:128", "dense:s3:64",
           "topk:64:4", "topk:64:4:b1", "topk:64:4:f32", "topk:512:300:b2", "slices:10"]
 
 

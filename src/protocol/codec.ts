@@ -10,7 +10,8 @@
  * - `dense:QUANT[:CHUNK]`: every value, quantized per chunk of CHUNK values (default 128)
  *   against one float32 scale per chunk; QUANT is `qB` (sign + B−1-bit magnitude of the
  *   chunk's max |x|, B in 2..8), `s4` (4 levels at ±0.4528σ, ±1.5104σ: the Lloyd–Max
- *   levels of a normal, σ the chunk's RMS; 2 bits) or `s3` (3 levels 0, ±1.2240σ; five
+ *   levels of a normal, σ the chunk's RMS; 2 bits), `s8` (the 8 Lloyd–Max levels ±0.2451σ …
+ *   ±2.152σ; 3 bits, σ sent as bfloat16) or `s3` (3 levels 0, ±1.2240σ; five
  *   per byte), or `eB` (sign + B−1-bit exponent: |level| = r^−k of the chunk's max |x|,
  *   r = 8, 4, 2 for B = 2, 3, 4, nearest in log scale — relative precision for small values,
  *   no dead zone, the sign always kept). A chunk whose scale is 0 sends no codes.
@@ -38,7 +39,7 @@ export interface CodecSpec {
   readonly chunk: number;
   /** Kept values per chunk (topk). */
   readonly k: number;
-  /** `qB`, `s4`, `s3` (dense) or `f32`, `b1`, `b2` (topk). */
+  /** `qB`, `eB`, `s4`, `s8`, `s3` (dense) or `f32`, `b1`, `b2` (topk). */
   readonly quant: string;
   /** Compression of the slices codec. */
   readonly compression: number;
@@ -102,6 +103,9 @@ const reject: Reject<UploadRejectReason> = UploadRejected.reject;
 const S4_LEVELS = [-1.5104, -0.4528, 0.4528, 1.5104];
 const S4_CUT = 0.9816;
 const S3_LEVELS = [-1.224, 0, 1.224];
+/** 8-level Lloyd–Max of a unit normal (Max 1960): levels and the positive cuts. */
+const S8_LEVELS = [-2.152, -1.344, -0.756, -0.2451, 0.2451, 0.756, 1.344, 2.152];
+const S8_CUTS = [0.5006, 1.05, 1.748];
 const S3_CUT = 0.612;
 const EXP_CUTS: Record<number, number[]> = { 2: expCuts(2), 3: expCuts(3), 4: expCuts(4) };
 /** Largest accepted scale: keeps every decoded value finite. */
@@ -109,7 +113,7 @@ export const MAX_SCALE = 1e30;
 
 function usage(text: string, why: string): never {
   throw new RangeError(
-    `Invalid codec '${text}': ${why}; use f32, dense:q4[:128], dense:e3[:128], dense:s4[:128], dense:s3[:128], ` +
+    `Invalid codec '${text}': ${why}; use f32, dense:q4[:128], dense:e3[:128], dense:s4[:128], dense:s8[:128], dense:s3[:128], ` +
       `topk:4096:64[:b2|b1|f32] or slices:100`,
   );
 }
@@ -142,7 +146,7 @@ export function parseCodec(text: string): CodecSpec {
     case "dense": {
       if (parts.length < 2 || parts.length > 3) usage(text, "expected dense:QUANT[:CHUNK]");
       const q = parts[1]!;
-      if (!/^(q[2-8]|e[2-4]|s4|s3)$/.test(q)) usage(text, `unknown quantizer '${q}'`);
+      if (!/^(q[2-8]|e[2-4]|s8|s4|s3)$/.test(q)) usage(text, `unknown quantizer '${q}'`);
       const chunk = parts[2] === undefined ? 128 : intIn(text, parts[2], 8, 1 << 20, "CHUNK");
       return { ...base, name: `dense:${q}:${chunk}`, kind: "dense", chunk, quant: q };
     }
@@ -166,7 +170,7 @@ export function parseCodec(text: string): CodecSpec {
 
 /** Bits of one dense code, or 0 for trits. */
 function denseBits(q: string): number {
-  return q[0] === "q" || q[0] === "e" ? +q.slice(1) : q === "s4" ? 2 : 0;
+  return q[0] === "q" || q[0] === "e" ? +q.slice(1) : q === "s4" ? 2 : q === "s8" ? 3 : 0;
 }
 
 /** Ratio between consecutive magnitudes of the exponent quantizer `eB`. */
@@ -186,6 +190,7 @@ function expCuts(b: number): number[] {
 function denseLevel(q: string, code: number): number {
   if (q === "s4") return S4_LEVELS[code]!;
   if (q === "s3") return S3_LEVELS[code]!;
+  if (q === "s8") return S8_LEVELS[code]!;
   const b = +q.slice(1), m = (1 << (b - 1)) - 1;
   const mag = code & m;
   if (q[0] === "e") {
@@ -199,6 +204,21 @@ function denseLevel(q: string, code: number): number {
 /** Number of codes a dense quantizer can emit (the valid range). */
 function denseCodeCount(q: string): number {
   return q === "s3" ? 3 : 1 << denseBits(q);
+}
+
+/** The dtype of a dense quantizer's scales: BF16 for `s8` (its 3-bit codes leave no room). */
+function scaleDtype(q: string): "F32" | "BF16" {
+  return q === "s8" ? "BF16" : "F32";
+}
+
+const BF = new Float32Array(1), BU = new Uint32Array(BF.buffer);
+
+/** `x` rounded to bfloat16 (nearest, ties to even), as a float32 value. */
+export function bf16Round(x: number): number {
+  BF[0] = x;
+  const u = BU[0]!;
+  BU[0] = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) << 16;
+  return BF[0]!;
 }
 
 function chunks(n: number, c: number): number {
@@ -215,6 +235,13 @@ function u8(bytes: Uint8Array): EncodedTensor {
 
 function f32t(x: Float32Array): EncodedTensor {
   return { dtype: "F32", shape: [x.length], bytes: f32Bytes(x) };
+}
+
+/** Float32 values that are bfloat16 already, as a BF16 tensor (their upper halves). */
+function bf16t(x: Float32Array): EncodedTensor {
+  const u = new Uint32Array(x.buffer, x.byteOffset, x.length), h = new Uint16Array(x.length);
+  for (let i = 0; i < x.length; i++) h[i] = u[i]! >>> 16;
+  return { dtype: "BF16", shape: [x.length], bytes: new Uint8Array(h.buffer) };
 }
 
 /** Quickselect: the k-th largest (1-based) of a[0..n). Reorders a. */
@@ -246,7 +273,7 @@ function kthLargest(a: Float64Array, n: number, k: number): number {
  * Codes of every dense quantizer as small numbers, so that the hot loops switch once
  * per chunk, never compare strings per value.
  */
-const DenseKind = { S4: 0, S3: 1, Q: 2, E: 3 } as const;
+const DenseKind = { S4: 0, S3: 1, Q: 2, E: 3, S8: 4 } as const;
 type DenseKind = typeof DenseKind[keyof typeof DenseKind];
 
 /** A dense quantizer resolved once per tensor: kind, code bits, levels and cuts. */
@@ -268,6 +295,8 @@ function denseQuant(q: string): DenseQuant {
     ? DenseKind.S4
     : q === "s3"
     ? DenseKind.S3
+    : q === "s8"
+    ? DenseKind.S8
     : q[0] === "q"
     ? DenseKind.Q
     : DenseKind.E;
@@ -298,8 +327,9 @@ function encodeDense(
   const cuts = Float64Array.from(kind === DenseKind.E ? EXP_CUTS[bits]! : []);
   const nCuts = cuts.length;
   const out = new Uint8Array(kind === DenseKind.S3 ? tritBytes(n) : packedBytes(n, bits));
-  // Decoded values of this chunk's codes (s4, s3).
-  const D = new Float64Array(4);
+  // Decoded values of this chunk's codes (s4, s3, s8).
+  const D = new Float64Array(8);
+  const [c0, c1, c2] = S8_CUTS as [number, number, number];
   // Bit writer (acc holds nb < 8 pending bits) and trit writer (trits of weight p).
   let pos = 0, acc = 0, nb = 0, p = 1;
   for (let c = 0; c < nc; c++) {
@@ -318,6 +348,7 @@ function encodeDense(
       s = byMax ? Math.max(s, Math.abs(f)) : s + f * f;
     }
     if (!byMax) s = Math.fround(Math.sqrt(s / (hi - lo)));
+    if (kind === DenseKind.S8) s = bf16Round(s);
     scales[c] = s;
     if (!(s > 0)) continue;
     switch (kind) {
@@ -331,6 +362,23 @@ function encodeDense(
           if ((nb += 2) === 8) {
             out[pos++] = acc;
             acc = nb = 0;
+          }
+        }
+        break;
+      case DenseKind.S8:
+        for (let k = 0; k < 8; k++) D[k] = Math.fround(level[k]! * s);
+        for (let i = lo; i < hi; i++) {
+          const v = x[i]!, t = v / s;
+          // 4 + k for t ≥ 0, 3 − k below, k = the number of cuts |t| reaches.
+          const code = +(t > -c2) + +(t > -c1) + +(t > -c0) + +(t >= 0) + +(t >= c0) +
+            +(t >= c1) + +(t >= c2);
+          x[i] = v - D[code]!;
+          acc |= code << nb;
+          nb += 3;
+          if (nb >= 8) {
+            out[pos++] = acc & 255;
+            acc >>>= 8;
+            nb -= 8;
           }
         }
         break;
@@ -401,7 +449,8 @@ function encodeTensor(
   const n = x.length;
   if (spec.kind === "dense") {
     const [scales, packed] = encodeDense(spec.quant, spec.chunk, name, x, u);
-    return [[`${name}.scale`, f32t(scales)], [`${name}.code`, u8(packed)]];
+    const st = scaleDtype(spec.quant) === "BF16" ? bf16t(scales) : f32t(scales);
+    return [[`${name}.scale`, st], [`${name}.code`, u8(packed)]];
   }
   for (let i = 0; i < n; i++) {
     const v = (x[i] = x[i]! + u[i]!);
@@ -609,7 +658,8 @@ export function payloadCap(
     else if (spec.kind === "slices") b += 4 * Math.max(1, Math.floor(n / spec.compression));
     else if (spec.kind === "dense") {
       const q = spec.quant;
-      b += 4 * nc + (q === "s3" ? tritBytes(n) : packedBytes(n, denseBits(q)));
+      b += (scaleDtype(q) === "BF16" ? 2 : 4) * nc +
+        (q === "s3" ? tritBytes(n) : packedBytes(n, denseBits(q)));
     } else {
       const kk = Math.min(n, nc * spec.k);
       b += nc * (spec.k > 255 ? 2 : 1) + packedBytes(kk, indexBits(spec.chunk));
@@ -630,7 +680,7 @@ function need(
   const t = enc.tensors.get(name);
   if (!t) reject("missing-tensor", `tensor '${name}' is missing`);
   if (t.dtype !== dtype) reject("wrong-dtype", `tensor '${name}' is ${t.dtype}, expected ${dtype}`);
-  const size = dtype === "F32" ? 4 : dtype === "U16" ? 2 : 1;
+  const size = dtype === "F32" ? 4 : dtype === "U16" || dtype === "BF16" ? 2 : 1;
   if (t.shape.length !== 1 || t.shape[0] !== len || t.bytes.length !== len * size) {
     reject(
       "wrong-size",
@@ -648,6 +698,12 @@ function f32View(t: EncodedTensor): Float32Array {
   if (b.byteOffset % 4 === 0) return new Float32Array(b.buffer, b.byteOffset, b.length / 4);
   const c = b.slice();
   return new Float32Array(c.buffer, 0, c.length / 4);
+}
+
+function bf16View(t: EncodedTensor): Float32Array {
+  const h = new Uint16Array(t.bytes.slice().buffer), u = new Uint32Array(h.length);
+  for (let i = 0; i < h.length; i++) u[i] = h[i]! << 16;
+  return new Float32Array(u.buffer);
 }
 
 function checkScales(name: string, s: Float32Array): void {
@@ -795,7 +851,8 @@ function decodeTensor(
   }
   const C = spec.chunk, nc = chunks(n, C), q = spec.quant;
   if (spec.kind === "dense") {
-    const scales = f32View(need(enc, `${name}.scale`, "F32", nc));
+    const sd = scaleDtype(q), st = need(enc, `${name}.scale`, sd, nc);
+    const scales = sd === "BF16" ? bf16View(st) : f32View(st);
     checkScales(`${name}.scale`, scales);
     let m = 0;
     for (let c = 0; c < nc; c++) if (scales[c]! > 0) m += Math.min(n, (c + 1) * C) - c * C;

@@ -60,6 +60,8 @@ const SPECS = [
   "dense:e3",
   "dense:e4:16",
   "dense:s4",
+  "dense:s8",
+  "dense:s8:16",
   "dense:s3:128",
   "topk:64:4",
   "topk:64:4:b1",
@@ -112,6 +114,21 @@ Deno.test("dense codecs decode to fround(level × scale): hand-computed", () => 
   const L = Math.fround(1.224 * sigma);
   assert.deepEqual([...d3], [L, 0, L, -L]);
   assert.equal(e3.bytes, 4 + 1); // one scale, four trits in one byte
+  // s8: σ rounded to bfloat16 (0.52734375), 3-bit codes; x/σ = 1.33, −0.19, 0.66, −1.33 →
+  // levels 1.344, −0.2451, 0.756, −1.344 (cuts 0.5006, 1.05, 1.748), codes 6, 3, 5, 1
+  const spec8 = parseCodec("dense:s8:8");
+  const e8 = encodeUpdate(spec8, new Map([["w", x]]), new Map());
+  const u32 = new Uint32Array(Float32Array.of(sigma).buffer)[0]!;
+  const s8 = new Float32Array(
+    Uint32Array.of(((u32 + 0x7fff + ((u32 >>> 16) & 1)) >>> 16) << 16).buffer,
+  )[0]!;
+  assert.equal(e8.tensors.get("w.scale")!.dtype, "BF16");
+  assert.equal(e8.bytes, 2 + 2); // one bfloat16 scale, four 3-bit codes in two bytes
+  const d8 = decodeUpdate(spec8, e8, [{ name: "w", shape: [4] }]).get("w")!;
+  assert.equal(s8, 0.52734375);
+  assert.deepEqual([...d8], [1.344, -0.2451, 0.756, -1.344].map((l) => Math.fround(l * s8)));
+  // codes 6, 3, 5, 1 in 3 bits each, LSB first: bits 0..11 = 011 110 101 100
+  assert.deepEqual([...e8.tensors.get("w.code")!.bytes], [0b01011110, 0b0011]);
 });
 
 Deno.test("every codec: decode(upload) is what error feedback subtracted; sizes as payloadCap bounds", () => {
@@ -224,7 +241,8 @@ function edit(enc: EncodedUpdate, name: string, f: (b: Uint8Array) => Uint8Array
   const t = enc.tensors.get(name)!;
   const bytes = f(t.bytes.slice());
   const tensors = new Map(enc.tensors);
-  tensors.set(name, { ...t, bytes, shape: [bytes.length / (t.dtype === "F32" ? 4 : 1)] });
+  const size = t.dtype === "F32" ? 4 : t.dtype === "BF16" ? 2 : 1;
+  tensors.set(name, { ...t, bytes, shape: [bytes.length / size] });
   return { ...enc, tensors };
 }
 
@@ -301,6 +319,23 @@ Deno.test("upload bad inputs: NaN / negative / huge scales, codes out of range, 
     "bad-scale",
     dspec,
   );
+  const s8 = parseCodec("dense:s8");
+  const e8 = encoded(s8);
+  for (const bits of [0x7fc0, 0xff80, 0xbf80]) { // NaN, −Inf, −1 as bfloat16
+    rejects(
+      forge(edit(e8, "a.weight.scale", (b) => (b[2] = bits & 255, b[3] = bits >> 8, b))),
+      "bad-scale",
+      s8,
+    );
+  }
+  const asF32 = new Map(e8.tensors);
+  const sc8 = e8.tensors.get("b.weight.scale")!;
+  asF32.set("b.weight.scale", { dtype: "F32", shape: [1], bytes: new Uint8Array(4) });
+  rejects(forge({ ...e8, tensors: asF32 }), "wrong-dtype", s8);
+  asF32.set("b.weight.scale", { ...sc8, shape: [2], bytes: new Uint8Array(4) });
+  rejects(forge({ ...e8, tensors: asF32 }), "wrong-size", s8);
+  // b.weight: 7 codes of 3 bits = 21 bits in 3 bytes; bits 21..23 are padding
+  rejects(forge(edit(e8, "b.weight.code", (b) => (b[2] = b[2]! | 0x80, b))), "value-range", s8);
   const q = parseCodec("dense:q4");
   const eq = encoded(q);
   // code 8 = sign bit with magnitude 0: "-0" is not a level the encoder emits

@@ -55,7 +55,7 @@ Deno.test("codecs reproduce the Python reference's bytes, decodes and error feed
           [name, t],
         ) => {
           const b = bytes(t.hex);
-          const size = t.dtype === "F32" ? 4 : t.dtype === "U16" ? 2 : 1;
+          const size = t.dtype === "F32" ? 4 : t.dtype === "U16" || t.dtype === "BF16" ? 2 : 1;
           return [name, { dtype: t.dtype, shape: [b.length / size], bytes: b }];
         }),
       );
