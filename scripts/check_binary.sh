@@ -23,4 +23,5 @@ run bench train --preset tiny --steps 1 --json | grep -q 'tokens_per_s'
 run bench data --mb 0.05 --ref-mb 0.02 --json | grep -q 'mb_s'
 run bench slices --preset tiny --json | grep -q 's3_upload_mb_s'
 run bench converge --miners 1 --windows 1 --batches 1 --eval-batches 1 --json | grep -q '"protocol"'
-echo "binary: --version, --help, doctor (CPU graph ran) and bench indices, train, data, slices, converge work from $tmp" >&2
+run bench protocol --peers 2 --repeat 1 --json | grep -q 'read_ms'
+echo "binary: --version, --help, doctor (CPU graph ran) and bench indices, train, data, slices, converge, protocol work from $tmp" >&2

@@ -12,6 +12,7 @@ import {
   BENCH_CONVERGE,
   BENCH_DATA,
   BENCH_HPARAMS,
+  BENCH_PROTOCOL,
   BENCH_TRAIN,
   ENGINE,
   HPARAMS,
@@ -21,6 +22,9 @@ import { bench as train } from "../bench/train.ts";
 import { bench as data } from "../bench/data.ts";
 import { bench as slices } from "../bench/slices.ts";
 import { bench as converge } from "../bench/converge.ts";
+import { bench as protocol } from "../bench/protocol.ts";
+import { networkCodec } from "../roles/exchange.ts";
+import { parseCodec } from "../protocol/codec.ts";
 
 /** A benchmark as the CLI sees it: its flags and how they become its options. */
 interface Entry {
@@ -30,6 +34,15 @@ interface Entry {
 }
 
 const json = (o: Options) => o.bool("json");
+
+/** `--codec SPEC`, a bad spec a usage error (exit 2). */
+function codecFlag(text: string) {
+  try {
+    return parseCodec(text);
+  } catch (e) {
+    throw new UsageError(`--codec: ${(e as Error).message}`);
+  }
+}
 
 /** Every benchmark, by name. */
 export const BENCHES: Readonly<Record<string, Entry>> = {
@@ -87,6 +100,21 @@ export const BENCHES: Readonly<Record<string, Entry>> = {
         plot: o.strOpt("plot"),
         json: json(o),
       }),
+  },
+  protocol: {
+    summary: protocol.summary,
+    surfaces: [BENCH_PROTOCOL, HPARAMS],
+    run: async (o) => {
+      const hp = await hparamsFromFlags(o);
+      const codec = o.strOpt("codec");
+      return protocol.run({
+        hp,
+        spec: codec === undefined ? networkCodec(hp) : codecFlag(codec),
+        peers: o.num("peers"),
+        repeat: o.num("repeat"),
+        json: json(o),
+      });
+    },
   },
 };
 

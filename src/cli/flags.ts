@@ -710,6 +710,39 @@ export const BENCH_CONVERGE: Surface = {
   ],
 };
 
+/** `bench protocol`'s own flags (with `--preset`/`--hparams`, default tiny). */
+export const BENCH_PROTOCOL: Surface = {
+  name: "bench protocol",
+  title: "Benchmark",
+  flags: [
+    {
+      name: "codec",
+      type: "string",
+      arg: "SPEC",
+      defaultText: "the network's codec",
+      help: "protocol-v2 codec to encode and decode (docs/PROTOCOL.md)",
+    },
+    {
+      name: "peers",
+      type: "int",
+      arg: "N",
+      min: 1,
+      max: 256,
+      default: 10,
+      help: "peers in the aggregate",
+    },
+    {
+      name: "repeat",
+      type: "int",
+      arg: "N",
+      min: 1,
+      max: 1000,
+      default: 3,
+      help: "runs per figure (the best is printed)",
+    },
+  ],
+};
+
 /** Every surface, in the README's order. */
 export const SURFACES: readonly Surface[] = [
   GLOBAL,
@@ -728,4 +761,5 @@ export const SURFACES: readonly Surface[] = [
   BENCH_TRAIN,
   BENCH_DATA,
   BENCH_CONVERGE,
+  BENCH_PROTOCOL,
 ];
