@@ -107,13 +107,32 @@ export function aggregate(
     });
     const norms = xs.map(norm);
     const cap = medianOf(norms.filter((v) => v > 0));
-    const sum = new Float64Array(n);
-    xs.forEach((x, k) => {
+    const fs = xs.map((_, k) => {
       const clip = norms[k]! > cap ? cap / norms[k]! : 1;
-      const f = (peers[k]!.weight * clip) / total;
-      for (let j = 0; j < n; j++) sum[j] = sum[j]! + f * x[j]!;
+      return (peers[k]!.weight * clip) / total;
     });
-    out.set(name, new Float32Array(sum));
+    out.set(name, weightedSum(xs, fs, n));
+  }
+  return out;
+}
+
+/** Values per block of {@link weightedSum}: its float64 sums stay in the L1 cache. */
+const SUM_BLOCK = 2048;
+
+/**
+ * Σₖ fₖ·xₖ[j] in float64, peers in the given order for every j (block by block over j,
+ * which changes no sum's order), each rounded once to float32.
+ */
+function weightedSum(xs: Float32Array[], fs: number[], n: number): Float32Array {
+  const out = new Float32Array(n), acc = new Float64Array(Math.min(n, SUM_BLOCK));
+  for (let b0 = 0; b0 < n; b0 += SUM_BLOCK) {
+    const len = Math.min(n, b0 + SUM_BLOCK) - b0;
+    acc.fill(0);
+    for (let k = 0; k < xs.length; k++) {
+      const x = xs[k]!, f = fs[k]!;
+      for (let j = 0; j < len; j++) acc[j] = acc[j]! + f * x[b0 + j]!;
+    }
+    for (let j = 0; j < len; j++) out[b0 + j] = acc[j]!;
   }
   return out;
 }
@@ -141,26 +160,29 @@ export function outerStep(
   agg: Map<string, Float32Array>,
   hp: OuterHparams,
 ): void {
-  const g = new Map<string, Float32Array>();
   for (const [name, p] of params) {
     const a = agg.get(name), m = state.m.get(name), v = state.v.get(name);
     if (!a || !m || !v || a.length !== p.length || m.length !== p.length || v.length !== p.length) {
       throw new RangeError(`Outer step: update or moments of '${name}' missing or of another size`);
     }
-    if (hp.precondition) {
-      const d = preconditioner(state, name, hp.eps), x = new Float32Array(a.length);
-      for (let i = 0; i < x.length; i++) x[i] = a[i]! * d[i]!;
-      g.set(name, x);
-    } else g.set(name, a.slice());
   }
+  // g = agg (× d), as float32, computed where it is used rather than stored: the same
+  // bits as materialising it (d from the moments before this step's update).
+  const pre = !!hp.precondition && state.step > 0;
+  const bc2Old = 1 - state.beta2Pow, epsD = hp.eps;
+  let scale = 1;
   if (hp.gradClip > 0) {
     let s = 0;
-    for (const x of g.values()) for (let i = 0; i < x.length; i++) s += x[i]! * x[i]!;
-    const scale = Math.min(1, hp.gradClip / (Math.sqrt(s) + 1e-6));
-    if (scale < 1) {
-      for (const x of g.values()) for (let i = 0; i < x.length; i++) x[i] = x[i]! * scale;
+    for (const [name, p] of params) {
+      const a = agg.get(name)!, v = state.v.get(name)!;
+      for (let i = 0; i < p.length; i++) {
+        const gi = pre ? Math.fround(a[i]! * Math.fround(Math.sqrt(v[i]! / bc2Old) + epsD)) : a[i]!;
+        s += gi * gi;
+      }
     }
+    scale = Math.min(1, hp.gradClip / (Math.sqrt(s) + 1e-6));
   }
+  const clip = scale < 1;
   state.step++;
   state.beta1Pow *= hp.beta1;
   state.beta2Pow *= hp.beta2;
@@ -169,14 +191,17 @@ export function outerStep(
   const decay = 1 - hp.learningRate * hp.weightDecay;
   const b1 = hp.beta1, b2 = hp.beta2, c1 = 1 - b1, c2 = 1 - b2, eps = hp.eps;
   for (const [name, p] of params) {
-    const x = g.get(name)!, m = state.m.get(name)!, v = state.v.get(name)!;
+    const a = agg.get(name)!, m = state.m.get(name)!, v = state.v.get(name)!;
     for (let i = 0; i < p.length; i++) {
-      const gi = x[i]!;
+      let gi = pre ? Math.fround(a[i]! * Math.fround(Math.sqrt(v[i]! / bc2Old) + epsD)) : a[i]!;
+      if (clip) gi = Math.fround(gi * scale);
       // The stored (float32) moments feed the update, so a reimplementation that keeps
       // m and v as float32 arrays gets the same bits.
-      m[i] = b1 * m[i]! + c1 * gi;
-      v[i] = b2 * v[i]! + c2 * (gi * gi);
-      p[i] = p[i]! * decay - (stepSize * m[i]!) / (Math.sqrt(v[i]!) / bc2Sqrt + eps);
+      const mi = Math.fround(b1 * m[i]! + c1 * gi);
+      const vi = Math.fround(b2 * v[i]! + c2 * (gi * gi));
+      m[i] = mi;
+      v[i] = vi;
+      p[i] = p[i]! * decay - (stepSize * mi) / (Math.sqrt(vi) / bc2Sqrt + eps);
     }
   }
 }
