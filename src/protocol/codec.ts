@@ -46,7 +46,7 @@ export interface CodecSpec {
 }
 
 /** The default codec (see docs/PERFORMANCE.md, "Protocol v2 frontier"). */
-export const DEFAULT_CODEC = "dense:s4:128";
+export const DEFAULT_CODEC = "dense:s8:128";
 
 /** One uploaded tensor: raw little-endian bytes of `dtype`. */
 export interface EncodedTensor {
