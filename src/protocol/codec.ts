@@ -740,8 +740,8 @@ function decodeDense(
     padded();
   }
   const bits = Q.bits, mask = (1 << bits) - 1, negZero = Q.negZero;
-  // Decoded values of this chunk's codes (s4, s3, 2-bit codes): one lookup per value.
-  const D = new Float64Array(4);
+  // Decoded values of this chunk's codes (up to 3 bits): one lookup per value.
+  const D = new Float64Array(8);
   // Bit reader (acc holds nb unread bits) and trit reader (nb trits left in acc).
   let pos = 0, acc = 0, nb = 0, j = 0;
   for (let c = 0; c < nc; c++) {
@@ -797,6 +797,29 @@ function decodeDense(
         nb -= 2;
         if (code === negZero) badCode(code, j, name, q);
         out[i] = D[code]!;
+      }
+    } else if (bits === 3 && negZero < 0) {
+      // s8 and e3: every 3-bit code is a level; eight codes per three bytes while aligned.
+      for (let k = 0; k < 8; k++) D[k] = Math.fround(level[k]! * s);
+      for (; nb === 0 && i + 8 <= hi; i += 8, j += 8, pos += 3) {
+        const w = bytes[pos]! | (bytes[pos + 1]! << 8) | (bytes[pos + 2]! << 16);
+        out[i] = D[w & 7]!;
+        out[i + 1] = D[(w >>> 3) & 7]!;
+        out[i + 2] = D[(w >>> 6) & 7]!;
+        out[i + 3] = D[(w >>> 9) & 7]!;
+        out[i + 4] = D[(w >>> 12) & 7]!;
+        out[i + 5] = D[(w >>> 15) & 7]!;
+        out[i + 6] = D[(w >>> 18) & 7]!;
+        out[i + 7] = D[w >>> 21]!;
+      }
+      for (; i < hi; i++, j++) {
+        if (nb < 3) {
+          acc |= bytes[pos++]! << nb;
+          nb += 8;
+        }
+        out[i] = D[acc & 7]!;
+        acc >>>= 3;
+        nb -= 3;
       }
     } else {
       for (; i < hi; i++, j++) {
