@@ -297,3 +297,18 @@ Deno.test("AdamPool.norm() = blockedNorm() bit for bit on any threads; both ≈ 
   const g: Tensors = new Map(tensors.map((x, i) => [`t${i}`, x.slice()]));
   assert.equal(clipGrads(g, 1e40).norm, want);
 });
+
+Deno.test("AdamPool: overlapping calls are queued, each gets its own result", async () => {
+  const pool = new AdamPool(3, false);
+  try {
+    const a = tensor(3 * JOB + 1, 200), b = tensor(JOB, 201), q = quad(70_001, 202), r = copy(q);
+    const s = adamScalars(HP, 2, 0.5);
+    const [na, , nb] = await Promise.all([pool.norm([a]), pool.run([q], s), pool.norm([b])]);
+    assert.equal(na, blockedNorm([a]));
+    assert.equal(nb, blockedNorm([b]));
+    originalStep(r.p, r.g, r.m, r.v, s);
+    for (const k of ["p", "g", "m", "v"] as const) assertSameBits(q[k], r[k], k);
+  } finally {
+    pool.close();
+  }
+});

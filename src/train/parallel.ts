@@ -146,6 +146,8 @@ const addressOf = (t: Float32Array): number =>
 /** Main thread plus `threads − 1` workers running the AdamW kernel. */
 export class AdamPool {
   private readonly workers: Worker[] = [];
+  /** The operation in flight: one at a time, since each worker answers its one message. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   /**
    * @param threads total threads, main included (1, or no ffi permission: no workers)
@@ -172,7 +174,19 @@ export class AdamPool {
    * Runs `work` on every job of `groups` (each a tensor's arrays, same length) on all
    * threads; workers get `op` and `extra` with the arrays' whereabouts.
    */
-  private async each(
+  private each(
+    op: "adamw" | "norm",
+    groups: readonly Float32Array[][],
+    extra: Record<string, unknown>,
+    work: (group: Float32Array[], a0: number, a1: number, job: number) => void,
+  ): Promise<number> {
+    // Callers may overlap (a trainer's lossAndGrad beside its step): queue them.
+    const run = this.queue.then(() => this.eachNow(op, groups, extra, work));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async eachNow(
     op: "adamw" | "norm",
     groups: readonly Float32Array[][],
     extra: Record<string, unknown>,
