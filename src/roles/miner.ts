@@ -185,11 +185,15 @@ export async function runMiner<K>(d: MinerDeps<K>, o: MinerOptions = {}): Promis
         }
         if (!x.honest && !x.other) x.shape = zerosLike(d.params);
         // 3. Encode with error feedback, sign, upload before the deadline.
-        const enc = encodeUpdate(
-          ctx.spec,
-          strategy.update(x),
-          strategy.errorFeedback ? ef : new Map(),
-        );
+        let enc;
+        try {
+          enc = encodeUpdate(ctx.spec, strategy.update(x), strategy.errorFeedback ? ef : new Map());
+        } catch (e) {
+          // A refused (non-finite) update leaves the error-feedback buffer partly added
+          // to: start it again, or every later window would carry the damage.
+          ef.clear();
+          throw e;
+        }
         if (clock.block > plan.lastUploadBlock) {
           log.warn(`Window ${w}: the deadline block ${plan.deadline} is here; skipping, not late`);
         } else {
