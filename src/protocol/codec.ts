@@ -213,7 +213,15 @@ function scaleDtype(q: string): "F32" | "BF16" {
 
 const BF = new Float32Array(1), BU = new Uint32Array(BF.buffer);
 
-/** `x` rounded to bfloat16 (nearest, ties to even), as a float32 value. */
+/**
+ * `x` rounded to bfloat16 (nearest, ties to even), as a float32 value.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(bf16Round(1 + 2 ** -9), 1); // under half a step (2^-7 near 1): down
+ * assert.equal(bf16Round(1 + 3 * 2 ** -8), 1 + 2 ** -6); // a tie: to the even mantissa
+ * ```
+ */
 export function bf16Round(x: number): number {
   BF[0] = x;
   const u = BU[0]!;
