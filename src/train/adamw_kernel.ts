@@ -154,6 +154,34 @@ export function outerLoop(
   }
 }
 
+/** Runs kernel `f` over n values at the given byte offsets with the step's scalars. */
+function callKernel(
+  f: KernelFn,
+  p: number,
+  g: number,
+  m: number,
+  v: number,
+  n: number,
+  s: AdamScalars,
+): void {
+  f(
+    p,
+    g,
+    m,
+    v,
+    n,
+    s.scale,
+    s.beta1,
+    1 - s.beta1,
+    s.beta2,
+    1 - s.beta2,
+    s.decay,
+    s.stepSize,
+    s.bc2Sqrt,
+    s.eps,
+  );
+}
+
 /**
  * Clip factor then AdamW on one tensor, in place on p, g (only when scale ≠ 1), m, v; the
  * same bits as {@link adamwLoop} (or {@link outerLoop} with `s.outer`). Falls back to the
@@ -169,27 +197,19 @@ export function adamwTensor(
   const k = getStaging();
   if (!k) return (s.outer ? outerLoop : adamwLoop)(p, g, m, v, s);
   const n = p.length;
-  const omb1 = 1 - s.beta1, omb2 = 1 - s.beta2;
   const block = sharedBlock(p, g, m, v);
   if (block) {
     // Resident: updated where they are. The kernel rounds n up to even, so an odd last
     // element (which a subarray may have right before live data) takes the loop.
     const even = n & ~1, r = kernelOver(block.memory);
-    (s.outer ? r.outer : r.run)(
+    callKernel(
+      s.outer ? r.outer : r.run,
       p.byteOffset,
       g.byteOffset,
       m.byteOffset,
       v.byteOffset,
       even,
-      s.scale,
-      s.beta1,
-      omb1,
-      s.beta2,
-      omb2,
-      s.decay,
-      s.stepSize,
-      s.bc2Sqrt,
-      s.eps,
+      s,
     );
     if (even < n) {
       const t = (x: Float32Array) => x.subarray(even);
@@ -205,22 +225,7 @@ export function adamwTensor(
     k.g.set(g.subarray(a, b));
     k.m.set(m.subarray(a, b));
     k.v.set(v.subarray(a, b));
-    run(
-      0,
-      4 * CH,
-      8 * CH,
-      12 * CH,
-      len,
-      s.scale,
-      s.beta1,
-      omb1,
-      s.beta2,
-      omb2,
-      s.decay,
-      s.stepSize,
-      s.bc2Sqrt,
-      s.eps,
-    );
+    callKernel(run, 0, 4 * CH, 8 * CH, 12 * CH, len, s);
     p.set(len === CH ? k.p : k.p.subarray(0, len), a);
     m.set(len === CH ? k.m : k.m.subarray(0, len), a);
     v.set(len === CH ? k.v : k.v.subarray(0, len), a);
