@@ -13,9 +13,13 @@
  * @module
  */
 import type { Reject } from "../rejection.ts";
-import { parseSafetensorsHeader, SafetensorsError } from "../safetensors.ts";
 import { type Signer, writeSigned } from "../slices/wire.ts";
-import { signedMeta, verifySigned } from "../slices/validate.ts";
+import {
+  type FramingReasons,
+  parseSignedFile,
+  signedMeta,
+  verifySigned,
+} from "../slices/validate.ts";
 import {
   type CodecContext,
   type CodecSpec,
@@ -67,6 +71,15 @@ export interface ReadUpload {
 }
 
 const reject: Reject<UploadRejectReason> = UploadRejected.reject;
+
+/** An upload's reasons for the framing checks (a header over its cap is a bad layout). */
+const UPLOAD_FRAMING: FramingReasons<UploadRejectReason> = {
+  label: "upload",
+  tooLarge: "too-large",
+  truncated: "truncated",
+  headerBeyondFile: "truncated",
+  parser: (detail) => /past the data buffer|shorter/.test(detail) ? "truncated" : "bad-layout",
+};
 
 function metaStrings(meta: UploadMeta, codec: string): Record<string, string> {
   const int = (v: number | undefined) => v === undefined || (Number.isSafeInteger(v) && v >= 0);
@@ -145,22 +158,12 @@ function parseMeta(md: Record<string, string>, spec: CodecSpec): UploadMeta & { 
  * @throws {UploadRejected} with the first failed check's reason
  */
 export function readUpload(bytes: Uint8Array, expect: UploadExpect): ReadUpload {
-  const cap = uploadByteCap(expect);
-  if (bytes.length > cap) reject("too-large", `${bytes.length} bytes exceeds the cap of ${cap}`);
-  if (bytes.length < 8) reject("truncated", `${bytes.length} bytes, shorter than 8`);
-  const hcap = uploadHeaderCap(expect.params);
-  const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (n > BigInt(bytes.length - 8)) {
-    reject("truncated", `header length ${n} exceeds the file's ${bytes.length - 8} bytes`);
-  }
-  let header;
-  try {
-    header = parseSafetensorsHeader(bytes, bytes.length, { maxHeaderBytes: hcap, label: "upload" });
-  } catch (e) {
-    if (!(e instanceof SafetensorsError)) throw e;
-    const detail = e.message.replace(/^Cannot read upload: /, "");
-    reject(/past the data buffer|shorter/.test(detail) ? "truncated" : "bad-layout", detail);
-  }
+  const header = parseSignedFile(
+    bytes,
+    { file: uploadByteCap(expect), header: uploadHeaderCap(expect.params) },
+    UPLOAD_FRAMING,
+    reject,
+  );
   const m = parseMeta(header.metadata, expect.spec);
   if (m.fingerprint !== expect.fingerprint) {
     reject(

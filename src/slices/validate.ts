@@ -133,13 +133,99 @@ export function sliceByteCap(
 
 const reject: Reject<RejectReason> = SliceRejected.reject;
 
-/** Maps the codec's one-line errors to reasons. */
-function codecReason(msg: string): RejectReason {
-  if (/not valid UTF-8|not valid JSON|not a JSON object/.test(msg)) return "bad-json";
-  if (/overlaps/.test(msg)) return "overlapping-offsets";
-  if (/past the data buffer/.test(msg)) return "truncated";
-  if (/__metadata__/.test(msg)) return "bad-metadata";
-  return "bad-layout";
+/** A slice's reasons for the framing checks of {@link parseSignedFile}. */
+const SLICE_FRAMING: FramingReasons<RejectReason> = {
+  label: "slice",
+  tooLarge: "too-large",
+  truncated: "truncated",
+  headerTooLarge: "header-too-large",
+  headerBeyondFile: "header-beyond-file",
+  parser(msg) {
+    if (/not valid UTF-8|not valid JSON|not a JSON object/.test(msg)) return "bad-json";
+    if (/overlaps/.test(msg)) return "overlapping-offsets";
+    if (/past the data buffer/.test(msg)) return "truncated";
+    if (/__metadata__/.test(msg)) return "bad-metadata";
+    return "bad-layout";
+  },
+};
+
+/**
+ * What a format calls each failure of {@link parseSignedFile}'s framing checks (each
+ * format has its own rejection reasons).
+ */
+export interface FramingReasons<R extends string> {
+  /** The parser's label: its errors read `Cannot read LABEL: ...`. */
+  label: string;
+  /** The file is over its cap. */
+  tooLarge: R;
+  /** The file is shorter than the 8-byte header length. */
+  truncated: R;
+  /**
+   * The header length is over its cap; absent, the parser's own cap check reports it
+   * (its detail goes to {@link parser}).
+   */
+  headerTooLarge?: R;
+  /** The header length runs past the end of the file. */
+  headerBeyondFile: R;
+  /** The reason for the parser's one-line detail (bad JSON, overlapping offsets, ...). */
+  parser(detail: string): R;
+}
+
+/**
+ * The framing checks every signed file gets before its metadata (slices and protocol-v2
+ * uploads alike), in this order: the whole file within `caps.file` bytes, at least the
+ * 8-byte header length, that length within `caps.header` and within the file, then the
+ * safetensors header itself. Failures go to `reject` under the format's `reasons`; the
+ * details drop the parser's `Cannot read LABEL: ` prefix (the rejection says what).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeSafetensors } from "../safetensors.ts";
+ * const file = encodeSafetensors([{ name: "w", dtype: "F32", shape: [1], data: Float32Array.of(1) }]);
+ * const reasons = {
+ *   label: "thing",
+ *   tooLarge: "big",
+ *   truncated: "short",
+ *   headerBeyondFile: "short",
+ *   parser: () => "bad",
+ * };
+ * const no = (reason: string, detail: string): never => {
+ *   throw new Error(`${reason}: ${detail}`);
+ * };
+ * const caps = { file: 1000, header: 100 };
+ * assert.equal(parseSignedFile(file, caps, reasons, no).tensors.get("w")?.end, 4);
+ * assert.throws(() => parseSignedFile(file, { ...caps, file: 10 }, reasons, no), /^Error: big/);
+ * assert.throws(() => parseSignedFile(file.subarray(0, 5), caps, reasons, no), /^Error: short/);
+ * assert.throws(() => parseSignedFile(file.subarray(0, 20), caps, reasons, no), /^Error: short/);
+ * ```
+ */
+export function parseSignedFile<R extends string>(
+  bytes: Uint8Array,
+  caps: { file: number; header: number },
+  reasons: FramingReasons<R>,
+  reject: Reject<R>,
+): SafetensorsHeader {
+  const len = bytes.length;
+  if (len > caps.file) reject(reasons.tooLarge, `${len} bytes exceeds the cap of ${caps.file}`);
+  if (len < 8) reject(reasons.truncated, `${len} bytes, shorter than the 8-byte header length`);
+  const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  if (reasons.headerTooLarge !== undefined && n > BigInt(caps.header)) {
+    reject(reasons.headerTooLarge, `header length ${n} exceeds the cap of ${caps.header}`);
+  }
+  if (n > BigInt(len - 8)) {
+    reject(reasons.headerBeyondFile, `header length ${n} exceeds file size ${len}`);
+  }
+  try {
+    return parseSafetensorsHeader(bytes, len, {
+      maxHeaderBytes: caps.header,
+      label: reasons.label,
+    });
+  } catch (e) {
+    if (!(e instanceof SafetensorsError)) throw e;
+    const detail = e.message.replace(`Cannot read ${reasons.label}: `, "");
+    return reject(reasons.parser(detail), detail);
+  }
 }
 
 const UINT = /^(0|[1-9]\d{0,15})$/;
@@ -347,25 +433,12 @@ export function verifySigned(
  * @throws {SliceRejected} with the first failed check's reason
  */
 export function decodeSlice(bytes: Uint8Array, expect: SliceExpect): DecodedSlice {
-  const cap = sliceByteCap(expect.table, expect.indices, "F32");
-  const hcap = headerCap(expect.table);
-  if (bytes.length > cap) reject("too-large", `${bytes.length} bytes exceeds the cap of ${cap}`);
-  if (bytes.length < 8) {
-    reject("truncated", `${bytes.length} bytes, shorter than the 8-byte header length`);
-  }
-  const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (n > BigInt(hcap)) reject("header-too-large", `header length ${n} exceeds the cap of ${hcap}`);
-  if (n > BigInt(bytes.length - 8)) {
-    reject("header-beyond-file", `header length ${n} exceeds file size ${bytes.length}`);
-  }
-  let header;
-  try {
-    header = parseSafetensorsHeader(bytes, bytes.length, { maxHeaderBytes: hcap, label: "slice" });
-  } catch (e) {
-    if (!(e instanceof SafetensorsError)) throw e;
-    const detail = e.message.replace(/^Cannot read slice: /, "");
-    reject(codecReason(detail), detail);
-  }
+  const header = parseSignedFile(
+    bytes,
+    { file: sliceByteCap(expect.table, expect.indices, "F32"), header: headerCap(expect.table) },
+    SLICE_FRAMING,
+    reject,
+  );
   const m = parseMeta(header.metadata);
   const version = expect.version ?? DERIVATION_VERSION;
   if (m.version !== version) {
