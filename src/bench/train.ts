@@ -18,11 +18,11 @@ import { initParams } from "../model/init.ts";
 import { paramCount, paramTable, type Tensors } from "../model/params.ts";
 import { createTrainer, newAdamState } from "../train/trainer.ts";
 import { residentModel } from "../train/resident.ts";
-import { adamConstants, adamScalars, adamwGraph } from "../train/adamw.ts";
+import { adamScalars, adamwGraph, adamwGraphFeeds } from "../train/adamw.ts";
 import { adamwLoop, adamwTensor } from "../train/adamw_kernel.ts";
 import { Graph } from "../onnx/graph.ts";
 import { matmul } from "../onnx/ops.ts";
-import { Session, type Value } from "../onnx/run.ts";
+import { Session } from "../onnx/run.ts";
 import { type LadderOptions, runLadder } from "./ladder.ts";
 
 /** Training FLOPs per token (see the module doc). */
@@ -165,18 +165,8 @@ async function measure({ hp, device, steps, threads, profile }: TrainOptions) {
   let graphMs: number | null = null;
   if (P <= 20e6) {
     const ag = await Session.create(adamwGraph(table, hp).encode(), { threads });
-    const c = adamConstants(hp, 1);
-    const feeds: Record<string, Value> = {
-      scale: { data: Float32Array.of(1), dims: [] },
-      decay: { data: Float32Array.of(c.decay), dims: [] },
-      step_size: { data: Float32Array.of(c.stepSize), dims: [] },
-      bc2_sqrt: { data: Float32Array.of(c.bc2Sqrt), dims: [] },
-    };
-    for (const p of table) {
-      for (const k of ["p", "g", "m", "v"]) {
-        feeds[`${k}:${p.name}`] = { data: params.get(p.name)!, dims: p.shape };
-      }
-    }
+    // Every input views θ: the graph's cost does not depend on the values.
+    const feeds = adamwGraphFeeds(table, hp, 1, { p: params, g: params, m: params, v: params });
     const graphOpt: number[] = [];
     for (let r = 0; r < 4; r++) {
       t0 = performance.now();

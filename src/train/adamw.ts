@@ -10,6 +10,7 @@
  * @module
  */
 import { Graph, type T } from "../onnx/graph.ts";
+import type { Value } from "../onnx/run.ts";
 import { add, div, mul, sqrt, sub } from "../onnx/ops.ts";
 import type { ParamSpec, Tensors } from "../model/params.ts";
 import { type AdamScalars, adamwTensor } from "./adamw_kernel.ts";
@@ -138,4 +139,39 @@ export function adamwGraph(table: readonly ParamSpec[], hp: AdamHparams): Graph 
     g.output(v2, `v':${p.name}`);
   }
   return g;
+}
+
+/** The tensors {@link adamwGraph} steps, one map per input kind. */
+export interface AdamwGraphTensors {
+  p: Tensors;
+  g: Tensors;
+  m: Tensors;
+  v: Tensors;
+}
+
+/**
+ * The feeds of {@link adamwGraph} for step `t` (1-based) with clip factor `scale`: its
+ * scalars from {@link adamConstants} and every parameter's four tensors (views, not copies).
+ */
+export function adamwGraphFeeds(
+  table: readonly ParamSpec[],
+  hp: AdamHparams,
+  t: number,
+  tensors: AdamwGraphTensors,
+  scale = 1,
+): Record<string, Value> {
+  const c = adamConstants(hp, t);
+  const scalar = (x: number): Value => ({ data: Float32Array.of(x), dims: [] });
+  const feeds: Record<string, Value> = {
+    scale: scalar(scale),
+    decay: scalar(c.decay),
+    step_size: scalar(c.stepSize),
+    bc2_sqrt: scalar(c.bc2Sqrt),
+  };
+  for (const p of table) {
+    for (const k of ["p", "g", "m", "v"] as const) {
+      feeds[`${k}:${p.name}`] = { data: tensors[k].get(p.name)!, dims: p.shape };
+    }
+  }
+  return feeds;
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createTrainer, newAdamState } from "./trainer.ts";
 import { residentModel } from "./resident.ts";
-import { adamConstants, adamwGraph, adamwStep, clipGrads } from "./adamw.ts";
+import { adamwGraph, adamwGraphFeeds, adamwStep, clipGrads } from "./adamw.ts";
 import { cachedGraph, defaultCacheDir, graphFileName } from "./graph_cache.ts";
 import { type Hparams, resolveHparams } from "../hparams.ts";
 import { type ModelConfig, paramTable, type Tensors } from "../model/params.ts";
@@ -9,7 +9,7 @@ import { initParams } from "../model/init.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
 import { referenceForward } from "../../tests/_reference_model.ts";
 import { decodeSafetensors, toFloat32 } from "../safetensors.ts";
-import { Session, type Value } from "../onnx/run.ts";
+import { Session } from "../onnx/run.ts";
 
 const MICRO: ModelConfig = {
   vocabSize: 50,
@@ -74,20 +74,9 @@ Deno.test("adamwGraph() and adamwStep() agree over three steps", async () => {
         table.map((p, k) => [p.name, initParams(MICRO, 10 * t + k).get(p.name)!]),
       );
       adamwStep(a, optA, grads, hp);
-      const c = adamConstants(hp, t);
-      const f: Record<string, Value> = {
-        scale: { data: Float32Array.of(1), dims: [] },
-        decay: { data: Float32Array.of(c.decay), dims: [] },
-        step_size: { data: Float32Array.of(c.stepSize), dims: [] },
-        bc2_sqrt: { data: Float32Array.of(c.bc2Sqrt), dims: [] },
-      };
-      for (const p of table) {
-        f[`p:${p.name}`] = { data: b.get(p.name)!, dims: p.shape };
-        f[`g:${p.name}`] = { data: grads.get(p.name)!, dims: p.shape };
-        f[`m:${p.name}`] = { data: optB.m.get(p.name)!, dims: p.shape };
-        f[`v:${p.name}`] = { data: optB.v.get(p.name)!, dims: p.shape };
-      }
-      const out = await s.run(f);
+      const out = await s.run(
+        adamwGraphFeeds(table, hp, t, { p: b, g: grads, m: optB.m, v: optB.v }),
+      );
       const pick = (k: string) =>
         new Map(table.map((p) => [p.name, out[`${k}:${p.name}`]!.data as Float32Array]));
       b = pick("p'");
