@@ -25,9 +25,9 @@ export interface AdamScalars {
   stepSize: number;
   bc2Sqrt: number;
   /**
-   * The protocol's outer-step arithmetic (src/protocol/outer.ts, {@link outerLoop}):
-   * v takes (1−b2)·(g·g) and the update reads the stored float32 m and v. Default: the
-   * trainer's ({@link adamwLoop}).
+   * The protocol's outer-step arithmetic (src/protocol/outer.ts): v takes (1−b2)·(g·g)
+   * and the update reads the stored float32 m and v. Default: the trainer's. Both are
+   * written out in {@link adamwLoop}.
    */
   outer?: boolean;
 }
@@ -113,7 +113,10 @@ function sharedBlock(p: Float32Array, g: Float32Array, m: Float32Array, v: Float
 
 /**
  * The reference: clip factor then AdamW on one tensor, as a plain loop (today's
- * arithmetic, expression for expression).
+ * arithmetic, expression for expression). With `s.outer`, the outer step's arithmetic of
+ * src/protocol/outer.ts: v takes (1−b2)·(g·g) rather than ((1−b2)·g)·g, and the update
+ * reads the stored (float32) m and v rather than the float64 values just computed.
+ * Self-contained: parallel.ts sends its source to the workers.
  */
 export function adamwLoop(
   p: Float32Array,
@@ -123,34 +126,14 @@ export function adamwLoop(
   s: AdamScalars,
 ): void {
   const { scale, beta1: b1, beta2: b2, eps, decay, stepSize, bc2Sqrt } = s;
+  const outer = s.outer === true, c1 = 1 - b1, c2 = 1 - b2;
   if (scale !== 1) { for (let i = 0; i < g.length; i++) g[i]! *= scale; }
   for (let i = 0; i < p.length; i++) {
     const gi = g[i]!;
-    const mi = (m[i] = b1 * m[i]! + (1 - b1) * gi);
-    const vi = (v[i] = b2 * v[i]! + (1 - b2) * gi * gi);
+    let mi = (m[i] = b1 * m[i]! + c1 * gi);
+    let vi = (v[i] = b2 * v[i]! + (outer ? c2 * (gi * gi) : c2 * gi * gi));
+    if (outer) mi = m[i]!, vi = v[i]!;
     p[i] = p[i]! * decay - stepSize * mi / (Math.sqrt(vi) / bc2Sqrt + eps);
-  }
-}
-
-/**
- * The reference for `outer: true`: clip factor then the outer step's loop of
- * src/protocol/outer.ts, expression for expression.
- */
-export function outerLoop(
-  p: Float32Array,
-  g: Float32Array,
-  m: Float32Array,
-  v: Float32Array,
-  s: AdamScalars,
-): void {
-  const { scale, beta1: b1, beta2: b2, eps, decay, stepSize, bc2Sqrt } = s;
-  const c1 = 1 - b1, c2 = 1 - b2;
-  if (scale !== 1) { for (let i = 0; i < g.length; i++) g[i] = g[i]! * scale; }
-  for (let i = 0; i < p.length; i++) {
-    const gi = g[i]!;
-    m[i] = b1 * m[i]! + c1 * gi;
-    v[i] = b2 * v[i]! + c2 * (gi * gi);
-    p[i] = p[i]! * decay - (stepSize * m[i]!) / (Math.sqrt(v[i]!) / bc2Sqrt + eps);
   }
 }
 
@@ -184,7 +167,7 @@ function callKernel(
 
 /**
  * Clip factor then AdamW on one tensor, in place on p, g (only when scale ≠ 1), m, v; the
- * same bits as {@link adamwLoop} (or {@link outerLoop} with `s.outer`). Falls back to the
+ * same bits as {@link adamwLoop} (with `s.outer` too). Falls back to the
  * loop without WebAssembly SIMD.
  */
 export function adamwTensor(
@@ -195,7 +178,7 @@ export function adamwTensor(
   s: AdamScalars,
 ): void {
   const k = getStaging();
-  if (!k) return (s.outer ? outerLoop : adamwLoop)(p, g, m, v, s);
+  if (!k) return adamwLoop(p, g, m, v, s);
   const n = p.length;
   const block = sharedBlock(p, g, m, v);
   if (block) {
@@ -213,7 +196,7 @@ export function adamwTensor(
     );
     if (even < n) {
       const t = (x: Float32Array) => x.subarray(even);
-      (s.outer ? outerLoop : adamwLoop)(t(p), t(g), t(m), t(v), s);
+      adamwLoop(t(p), t(g), t(m), t(v), s);
     }
     return;
   }

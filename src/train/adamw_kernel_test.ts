@@ -1,11 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  type AdamScalars,
-  adamwLoop,
-  adamwTensor,
-  outerLoop,
-  wasmKernelAvailable,
-} from "./adamw_kernel.ts";
+import { type AdamScalars, adamwLoop, adamwTensor, wasmKernelAvailable } from "./adamw_kernel.ts";
 import { AdamPool, blockedNorm, canShareByAddress, JOB, sumSquares } from "./parallel.ts";
 import { blockOf, residentModel } from "./resident.ts";
 import { adamScalars, adamwStep, adamwStepPooled, clipGrads, newAdamState } from "./adamw.ts";
@@ -131,7 +125,7 @@ Deno.test("adamwTensor({outer}) gives the protocol outer step's bits, one thread
     const s = { ...adamScalars(HP, t, scale), outer: true };
     protocolOuterStep(a.p, a.g, a.m, a.v, s);
     adamwTensor(b.p, b.g, b.m, b.v, s);
-    outerLoop(c.p, c.g, c.m, c.v, s);
+    adamwLoop(c.p, c.g, c.m, c.v, s);
     const pool = new AdamPool(3);
     try {
       await pool.run([d], s);
@@ -147,7 +141,7 @@ Deno.test("adamwTensor({outer}) gives the protocol outer step's bits, one thread
   // The two forms really differ (the outer step reads the rounded moments).
   const a = quad(40_003, 9), b = copy(a);
   adamwLoop(a.p, a.g, a.m, a.v, adamScalars(HP, 1));
-  outerLoop(b.p, b.g, b.m, b.v, adamScalars(HP, 1));
+  adamwLoop(b.p, b.g, b.m, b.v, { ...adamScalars(HP, 1), outer: true });
   assert.notDeepEqual(bits(a.p), bits(b.p));
 });
 

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { type AdamScalars, adamwLoop, adamwTensor, CH, outerLoop } from "./adamw_kernel.ts";
+import { type AdamScalars, adamwLoop, adamwTensor, CH } from "./adamw_kernel.ts";
 import { blockOf } from "./resident.ts";
 import { ADAMW_WASM } from "./wasm/adamw_bytes.ts";
 
@@ -71,7 +71,6 @@ const staging = new WebAssembly.Instance(mod, { env: { memory: stagingMem } }).e
 const K = [0, 1, 2, 3].map((j) => new Float32Array(stagingMem.buffer, 4 * CH * j, CH));
 const sumSquares = ${sumSquares.toString()};
 const adamwLoop = ${adamwLoop.toString()};
-const outerLoop = ${outerLoop.toString()};
 let resident = new Map(); // block id -> { exports, buffer }
 const view = (addr, n) =>
   new Float32Array(Deno.UnsafePointerView.getArrayBuffer(Deno.UnsafePointer.create(addr), 4 * n));
@@ -108,7 +107,7 @@ self.onmessage = (e) => {
           s.beta2, k2, s.decay, s.stepSize, s.bc2Sqrt, s.eps);
         if (e < a1) {
           const t = (y) => y.subarray(e, a1);
-          (s.outer ? outerLoop : adamwLoop)(t(p), t(g), t(m), t(v), s);
+          adamwLoop(t(p), t(g), t(m), t(v), s);
         }
         continue;
       }
