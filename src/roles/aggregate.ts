@@ -151,42 +151,52 @@ function lengthsOf(
 }
 
 /**
- * Applies peers' deltas: `params[name][indices[j]] −= aggregated[j]` (a delta is
- * before − after, so applying it subtracts). Deltas that are all zero are left out
- * (they carry nothing and would only dilute the mean).
+ * Applies peers' slices to `params` at a window's indices, in place ({@link applyDeltas},
+ * {@link averageStates}).
  *
  * @param indicesByParam sorted indices per parameter; every peer's tensor has that length
  * @throws {RangeError} on an unknown parameter, an index out of range, or a repeated key
  */
-export function applyDeltas(
+export type ApplySlices = (
   params: Tensors,
   indicesByParam: ReadonlyMap<string, Uint32Array>,
-  deltas: readonly PeerSlice[],
-  opts: AggregateOptions = {},
+  slices: readonly PeerSlice[],
+  opts?: AggregateOptions,
+) => AggregateReport;
+
+/**
+ * `params[name][indices[j]] += sign · values[name][j]`, unless no peer was used (then
+ * nothing moves). With sign ±1 the product is exact: the same bits as `+=` or `−=`.
+ */
+function addAt(
+  params: Tensors,
+  indicesByParam: ReadonlyMap<string, Uint32Array>,
+  { values, report }: { values: Tensors; report: AggregateReport },
+  sign: 1 | -1,
 ): AggregateReport {
-  const { values, report } = aggregate(deltas, lengthsOf(params, indicesByParam), opts);
   if (report.used.length === 0) return report;
   for (const [name, idx] of indicesByParam) {
     const p = params.get(name)!, d = values.get(name)!;
-    for (let j = 0; j < idx.length; j++) p[idx[j]!]! -= d[j]!;
+    for (let j = 0; j < idx.length; j++) p[idx[j]!]! += sign * d[j]!;
   }
   return report;
 }
+
+/**
+ * Applies peers' deltas: `params[name][indices[j]] −= aggregated[j]` (a delta is
+ * before − after, so applying it subtracts). Deltas that are all zero are left out
+ * (they carry nothing and would only dilute the mean).
+ */
+export const applyDeltas: ApplySlices = (params, indicesByParam, deltas, opts = {}) =>
+  addAt(params, indicesByParam, aggregate(deltas, lengthsOf(params, indicesByParam), opts), -1);
 
 /**
  * Averages peers' `state` slices with one's own values at the indices: with no clipping,
  * `(own + Σ w·peer) / (1 + Σ w)`. Robustly, it combines the deviations `peer − own`
  * (clipped per tensor to their median norm, so one peer cannot drag a parameter far) with
  * one's own zero deviation, and adds the result to `own`.
- *
- * @throws {RangeError} on an unknown parameter, an index out of range, or a repeated key
  */
-export function averageStates(
-  params: Tensors,
-  indicesByParam: ReadonlyMap<string, Uint32Array>,
-  states: readonly PeerSlice[],
-  opts: AggregateOptions = {},
-): AggregateReport {
+export const averageStates: ApplySlices = (params, indicesByParam, states, opts = {}) => {
   const lengths = lengthsOf(params, indicesByParam);
   const deviations = states.map((s): PeerSlice => {
     const values: Tensors = new Map();
@@ -200,15 +210,6 @@ export function averageStates(
     }
     return { key: s.key, values, weight: s.weight };
   });
-  const { values, report } = aggregate(deviations, lengths, {
-    ...opts,
-    dropZero: false,
-    selfWeight: 1,
-  });
-  if (report.used.length === 0) return report;
-  for (const [name, idx] of indicesByParam) {
-    const p = params.get(name)!, d = values.get(name)!;
-    for (let j = 0; j < idx.length; j++) p[idx[j]!]! += d[j]!;
-  }
-  return report;
-}
+  const combined = aggregate(deviations, lengths, { ...opts, dropZero: false, selfWeight: 1 });
+  return addAt(params, indicesByParam, combined, 1);
+};
