@@ -75,8 +75,6 @@ const reject: Reject<UploadRejectReason> = UploadRejected.reject;
 /** An upload's reasons for the framing checks (a header over its cap is a bad layout). */
 const UPLOAD_FRAMING: FramingReasons<UploadRejectReason> = {
   label: "upload",
-  tooLarge: "too-large",
-  truncated: "truncated",
   headerBeyondFile: "truncated",
   parser: (detail) => /past the data buffer|shorter/.test(detail) ? "truncated" : "bad-layout",
 };

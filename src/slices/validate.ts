@@ -136,8 +136,6 @@ const reject: Reject<RejectReason> = SliceRejected.reject;
 /** A slice's reasons for the framing checks of {@link parseSignedFile}. */
 const SLICE_FRAMING: FramingReasons<RejectReason> = {
   label: "slice",
-  tooLarge: "too-large",
-  truncated: "truncated",
   headerTooLarge: "header-too-large",
   headerBeyondFile: "header-beyond-file",
   parser(msg) {
@@ -150,16 +148,13 @@ const SLICE_FRAMING: FramingReasons<RejectReason> = {
 };
 
 /**
- * What a format calls each failure of {@link parseSignedFile}'s framing checks (each
- * format has its own rejection reasons).
+ * What a format calls the failures of {@link parseSignedFile}'s framing checks beyond the
+ * two every signed format shares (`too-large`: the file is over its cap; `truncated`: it
+ * is shorter than the 8-byte header length).
  */
 export interface FramingReasons<R extends string> {
   /** The parser's label: its errors read `Cannot read LABEL: ...`. */
   label: string;
-  /** The file is over its cap. */
-  tooLarge: R;
-  /** The file is shorter than the 8-byte header length. */
-  truncated: R;
   /**
    * The header length is over its cap; absent, the parser's own cap check reports it
    * (its detail goes to {@link parser}).
@@ -183,32 +178,27 @@ export interface FramingReasons<R extends string> {
  * import assert from "node:assert/strict";
  * import { encodeSafetensors } from "../safetensors.ts";
  * const file = encodeSafetensors([{ name: "w", dtype: "F32", shape: [1], data: Float32Array.of(1) }]);
- * const reasons = {
- *   label: "thing",
- *   tooLarge: "big",
- *   truncated: "short",
- *   headerBeyondFile: "short",
- *   parser: () => "bad",
- * };
+ * const reasons = { label: "thing", headerBeyondFile: "beyond", parser: () => "bad" };
  * const no = (reason: string, detail: string): never => {
  *   throw new Error(`${reason}: ${detail}`);
  * };
  * const caps = { file: 1000, header: 100 };
  * assert.equal(parseSignedFile(file, caps, reasons, no).tensors.get("w")?.end, 4);
- * assert.throws(() => parseSignedFile(file, { ...caps, file: 10 }, reasons, no), /^Error: big/);
- * assert.throws(() => parseSignedFile(file.subarray(0, 5), caps, reasons, no), /^Error: short/);
- * assert.throws(() => parseSignedFile(file.subarray(0, 20), caps, reasons, no), /^Error: short/);
+ * assert.throws(() => parseSignedFile(file, { ...caps, file: 10 }, reasons, no), /^Error: too-large/);
+ * assert.throws(() => parseSignedFile(file.subarray(0, 5), caps, reasons, no), /^Error: truncated/);
+ * assert.throws(() => parseSignedFile(file.subarray(0, 20), caps, reasons, no), /^Error: beyond/);
+ * assert.throws(() => parseSignedFile(file, { ...caps, header: 8 }, reasons, no), /^Error: bad/);
  * ```
  */
 export function parseSignedFile<R extends string>(
   bytes: Uint8Array,
   caps: { file: number; header: number },
   reasons: FramingReasons<R>,
-  reject: Reject<R>,
+  reject: Reject<NoInfer<R> | "too-large" | "truncated">,
 ): SafetensorsHeader {
   const len = bytes.length;
-  if (len > caps.file) reject(reasons.tooLarge, `${len} bytes exceeds the cap of ${caps.file}`);
-  if (len < 8) reject(reasons.truncated, `${len} bytes, shorter than the 8-byte header length`);
+  if (len > caps.file) reject("too-large", `${len} bytes exceeds the cap of ${caps.file}`);
+  if (len < 8) reject("truncated", `${len} bytes, shorter than the 8-byte header length`);
   const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
   if (reasons.headerTooLarge !== undefined && n > BigInt(caps.header)) {
     reject(reasons.headerTooLarge, `header length ${n} exceeds the cap of ${caps.header}`);
