@@ -19,7 +19,7 @@ import { paramCount, paramTable, type Tensors } from "../model/params.ts";
 import { createTrainer, newAdamState } from "../train/trainer.ts";
 import { residentModel } from "../train/resident.ts";
 import { adamScalars, adamwGraph, adamwGraphFeeds } from "../train/adamw.ts";
-import { adamwLoop, adamwTensor } from "../train/adamw_kernel.ts";
+import { adamwLoop, adamwTensor, type TensorStep } from "../train/adamw_kernel.ts";
 import { Graph } from "../onnx/graph.ts";
 import { matmul } from "../onnx/ops.ts";
 import { Session } from "../onnx/run.ts";
@@ -149,7 +149,7 @@ async function measure({ hp, device, steps, threads, profile }: TrainOptions) {
 
   // The optimizer alone, one thread: the kernel, and the plain loop it replaced.
   const s1 = adamScalars(hp, 1);
-  const oneThread = (f: typeof adamwLoop) => {
+  const oneThread = (f: TensorStep) => {
     const ms: number[] = [];
     for (let r = 0; r < 3; r++) {
       t0 = performance.now();

@@ -32,6 +32,18 @@ export interface AdamScalars {
   outer?: boolean;
 }
 
+/**
+ * One optimizer step of one flat tensor, in place on p, g (only when `s.scale` ≠ 1), m
+ * and v: the kernel, its reference loop and the tests' verbatim copies all take this form.
+ */
+export type TensorStep = (
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  s: AdamScalars,
+) => void;
+
 /** Floats per staging buffer (a thread's own memory: four of them, 256 KiB in all). */
 export const CH = 16384;
 
@@ -118,13 +130,7 @@ function sharedBlock(p: Float32Array, g: Float32Array, m: Float32Array, v: Float
  * reads the stored (float32) m and v rather than the float64 values just computed.
  * Self-contained: parallel.ts sends its source to the workers.
  */
-export function adamwLoop(
-  p: Float32Array,
-  g: Float32Array,
-  m: Float32Array,
-  v: Float32Array,
-  s: AdamScalars,
-): void {
+export const adamwLoop: TensorStep = (p, g, m, v, s) => {
   const { scale, beta1: b1, beta2: b2, eps, decay, stepSize, bc2Sqrt } = s;
   const outer = s.outer === true, c1 = 1 - b1, c2 = 1 - b2;
   if (scale !== 1) { for (let i = 0; i < g.length; i++) g[i]! *= scale; }
@@ -135,7 +141,7 @@ export function adamwLoop(
     if (outer) mi = m[i]!, vi = v[i]!;
     p[i] = p[i]! * decay - stepSize * mi / (Math.sqrt(vi) / bc2Sqrt + eps);
   }
-}
+};
 
 /** Runs kernel `f` over n values at the given byte offsets with the step's scalars. */
 function callKernel(
@@ -170,13 +176,7 @@ function callKernel(
  * same bits as {@link adamwLoop} (with `s.outer` too). Falls back to the
  * loop without WebAssembly SIMD.
  */
-export function adamwTensor(
-  p: Float32Array,
-  g: Float32Array,
-  m: Float32Array,
-  v: Float32Array,
-  s: AdamScalars,
-): void {
+export const adamwTensor: TensorStep = (p, g, m, v, s) => {
   const k = getStaging();
   if (!k) return adamwLoop(p, g, m, v, s);
   const n = p.length;
@@ -214,4 +214,4 @@ export function adamwTensor(
     v.set(len === CH ? k.v : k.v.subarray(0, len), a);
     if (writeG) g.set(len === CH ? k.g : k.g.subarray(0, len), a);
   }
-}
+};

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type AdamScalars, adamwLoop, adamwTensor, wasmKernelAvailable } from "./adamw_kernel.ts";
+import { adamwLoop, adamwTensor, type TensorStep, wasmKernelAvailable } from "./adamw_kernel.ts";
 import { AdamPool, blockedNorm, canShareByAddress, JOB, sumSquares } from "./parallel.ts";
 import { blockOf, residentModel } from "./resident.ts";
 import { adamScalars, adamwStep, adamwStepPooled, clipGrads, newAdamState } from "./adamw.ts";
@@ -9,13 +9,7 @@ import type { Tensors } from "../model/params.ts";
  * The optimizer loop as it was before the WebAssembly kernel (clipGrads' scaling, then
  * adamwStep's loop), copied verbatim: the kernel must reproduce it bit for bit.
  */
-function originalStep(
-  p: Float32Array,
-  g: Float32Array,
-  m: Float32Array,
-  v: Float32Array,
-  s: AdamScalars,
-): void {
+const originalStep: TensorStep = (p, g, m, v, s) => {
   if (s.scale < 1) { for (let i = 0; i < g.length; i++) g[i]! *= s.scale; }
   const b1 = s.beta1, b2 = s.beta2, eps = s.eps, decay = s.decay, stepSize = s.stepSize;
   const bc2Sqrt = s.bc2Sqrt;
@@ -25,16 +19,10 @@ function originalStep(
     const vi = (v[i] = b2 * v[i]! + (1 - b2) * gi * gi);
     p[i] = p[i]! * decay - stepSize * mi / (Math.sqrt(vi) / bc2Sqrt + eps);
   }
-}
+};
 
 /** The protocol's outer AdamW loop (src/protocol/outer.ts, 2026-12-01), copied verbatim. */
-function protocolOuterStep(
-  p: Float32Array,
-  x: Float32Array,
-  m: Float32Array,
-  v: Float32Array,
-  s: AdamScalars,
-): void {
+const protocolOuterStep: TensorStep = (p, x, m, v, s) => {
   if (s.scale < 1) { for (let i = 0; i < x.length; i++) x[i] = x[i]! * s.scale; }
   const b1 = s.beta1, b2 = s.beta2, c1 = 1 - b1, c2 = 1 - b2, eps = s.eps;
   const decay = s.decay, stepSize = s.stepSize, bc2Sqrt = s.bc2Sqrt;
@@ -44,7 +32,7 @@ function protocolOuterStep(
     v[i] = b2 * v[i]! + c2 * (gi * gi);
     p[i] = p[i]! * decay - (stepSize * m[i]!) / (Math.sqrt(v[i]!) / bc2Sqrt + eps);
   }
-}
+};
 
 /** xorshift32, so the tensors are the same on every run. */
 function rng(seed: number): () => number {
