@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { referenceForward } from "./_reference_model.ts";
+import { microModel } from "./_micro_model.ts";
 import { type ModelConfig, paramTable, type Tensors } from "../src/model/params.ts";
 import { initParams } from "../src/model/init.ts";
 import { decodeSafetensors, toFloat32 } from "../src/safetensors.ts";
@@ -92,18 +93,12 @@ for (const dir of ["llama-micro", "llama-micro-tied"]) {
   });
 }
 
-const MICRO: ModelConfig = {
+const MICRO = microModel({
   vocabSize: 11,
   hiddenSize: 8,
   intermediateSize: 12,
-  numLayers: 2,
-  numHeads: 4,
-  numKvHeads: 2,
-  maxSeqLen: 16,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10000,
   tieWordEmbeddings: true,
-};
+});
 
 Deno.test("referenceForward() is causal: later tokens never change earlier logits", () => {
   const params = initParams(MICRO, 3);

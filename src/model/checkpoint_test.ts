@@ -6,8 +6,10 @@ import {
   loadCheckpoint,
   saveCheckpoint,
 } from "./checkpoint.ts";
-import { type ModelConfig, paramTable, type Tensors } from "./params.ts";
+import { paramTable, type Tensors } from "./params.ts";
 import { initParams } from "./init.ts";
+import { microModel } from "../../tests/_micro_model.ts";
+import { withTempDir } from "../../tests/_temp_dir.ts";
 import {
   decodeSafetensors,
   encodeSafetensors,
@@ -18,27 +20,7 @@ import {
 
 const GOLDEN = new URL("../../tests/fixtures/golden/", import.meta.url).pathname;
 
-const MICRO: ModelConfig = {
-  vocabSize: 24,
-  hiddenSize: 8,
-  intermediateSize: 12,
-  numLayers: 2,
-  numHeads: 4,
-  numKvHeads: 2,
-  maxSeqLen: 32,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10000,
-  tieWordEmbeddings: false,
-};
-
-async function withTmp(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "boltzmann-ckpt-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const MICRO = microModel({ vocabSize: 24, hiddenSize: 8, intermediateSize: 12, maxSeqLen: 32 });
 
 /** The golden untied checkpoint's tensors, as codec inputs, and its config object. */
 async function goldenParts(name = "llama-micro") {
@@ -69,7 +51,7 @@ async function refused(dir: string, pattern: RegExp, maxBytes?: number): Promise
 }
 
 Deno.test("saveCheckpoint() then loadCheckpoint() round-trips float32 bit for bit", async () => {
-  await withTmp(async (tmp) => {
+  await withTempDir("ckpt", async (tmp) => {
     const dir = `${tmp}/ckpt`;
     const params = initParams(MICRO, 7);
     await saveCheckpoint(dir, MICRO, params);
@@ -96,7 +78,7 @@ Deno.test("saveCheckpoint() then loadCheckpoint() round-trips float32 bit for bi
 });
 
 Deno.test("saveCheckpoint() in bfloat16 loads back within bfloat16 precision", async () => {
-  await withTmp(async (tmp) => {
+  await withTempDir("ckpt", async (tmp) => {
     const params = initParams(MICRO, 9);
     await saveCheckpoint(`${tmp}/f32`, MICRO, params);
     await saveCheckpoint(`${tmp}/bf16`, MICRO, params, { dtype: "BF16" });
@@ -141,7 +123,7 @@ for (const name of ["llama-micro", "llama-micro-tied"]) {
 }
 
 Deno.test("loadCheckpoint() accepts a tied checkpoint that also stores lm_head.weight", async () => {
-  await withTmp(async (tmp) => {
+  await withTempDir("ckpt", async (tmp) => {
     const { tensors, config } = await goldenParts("llama-micro-tied");
     const emb = tensors.find((t) => t.name === "model.embed_tokens.weight")!;
     await writeDir(`${tmp}/c`, config, [...tensors, { ...emb, name: "lm_head.weight" }]);
@@ -159,7 +141,7 @@ Deno.test("loadCheckpoint() accepts a tied checkpoint that also stores lm_head.w
 });
 
 Deno.test("loadCheckpoint() reads bfloat16, float16 and sharded checkpoints", async () => {
-  await withTmp(async (tmp) => {
+  await withTempDir("ckpt", async (tmp) => {
     const { cfg, params } = await loadCheckpoint(`${GOLDEN}/llama-micro`);
     const table = paramTable(cfg);
     const as = (dtype: "BF16" | "F16") =>
@@ -198,7 +180,7 @@ Deno.test("loadCheckpoint() reads bfloat16, float16 and sharded checkpoints", as
 });
 
 Deno.test("loadCheckpoint() refuses each bad checkpoint with its reason", async () => {
-  await withTmp(async (tmp) => {
+  await withTempDir("ckpt", async (tmp) => {
     const { tensors, config } = await goldenParts();
     const f32 = (name: string) => {
       const t = tensors.find((x) => x.name === name)!;
@@ -295,7 +277,7 @@ Deno.test("loadCheckpoint() refuses each bad checkpoint with its reason", async 
 });
 
 Deno.test("saveCheckpoint() refuses bad parameters and non-checkpoint directories", async () => {
-  await withTmp(async (tmp) => {
+  await withTempDir("ckpt", async (tmp) => {
     const params = initParams(MICRO, 1);
     const nan: Tensors = new Map(params);
     nan.set("model.norm.weight", new Float32Array(8).fill(NaN));

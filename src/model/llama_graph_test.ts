@@ -8,24 +8,14 @@ import { buildLlamaGraph, gradName } from "./llama_graph.ts";
 import { type ModelConfig, paramTable, type Tensors } from "./params.ts";
 import { initParams } from "./init.ts";
 import { referenceForward } from "../../tests/_reference_model.ts";
+import { microModel } from "../../tests/_micro_model.ts";
 import { loadCheckpoint } from "./checkpoint.ts";
 import { decodeSafetensors, toFloat32 } from "../safetensors.ts";
 import { Session, type Value } from "../onnx/run.ts";
 
 const GOLDEN = new URL("../../tests/fixtures/golden/", import.meta.url);
 
-const MICRO: ModelConfig = {
-  vocabSize: 40,
-  hiddenSize: 16,
-  intermediateSize: 24,
-  numLayers: 2,
-  numHeads: 4,
-  numKvHeads: 2,
-  maxSeqLen: 16,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10000,
-  tieWordEmbeddings: false,
-};
+const MICRO = microModel();
 
 /** A float64 session of `cfg` and a function feeding it float64 copies of `params`. */
 async function f64Session(cfg: ModelConfig, B: number, T: number, logits: boolean, grads: boolean) {

@@ -3,20 +3,12 @@ import { LocalStore } from "./local.ts";
 import { ObjectTooLarge } from "./mod.ts";
 import { resolveStore, s3Env } from "./resolve.ts";
 import { S3Store } from "./s3.ts";
+import { withTempDir } from "../../tests/_temp_dir.ts";
 
 const OPTS = { maxBytes: 1 << 20, timeoutMs: 5000 };
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "boltzmann-local-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 Deno.test("LocalStore put/get/list/delete, missing objects, bad keys", async () => {
-  await withDir(async (dir) => {
+  await withTempDir("local", async (dir) => {
     const s = new LocalStore(`${dir}/sub`);
     assert.deepEqual(await s.list(""), []); // directory not created yet
     assert.equal(await s.get("a", OPTS), null);
@@ -36,7 +28,7 @@ Deno.test("LocalStore put/get/list/delete, missing objects, bad keys", async () 
 });
 
 Deno.test("LocalStore get() refuses an object over the cap without reading it", async () => {
-  await withDir(async (dir) => {
+  await withTempDir("local", async (dir) => {
     const s = new LocalStore(dir);
     await s.put("big", new Uint8Array(1000));
     await assert.rejects(s.get("big", { maxBytes: 999, timeoutMs: 1000 }), (e: unknown) => {
@@ -50,7 +42,7 @@ Deno.test("LocalStore get() refuses an object over the cap without reading it", 
 });
 
 Deno.test("LocalStore concurrent writers of one key: readers only ever see a whole object", async () => {
-  await withDir(async (dir) => {
+  await withTempDir("local", async (dir) => {
     const s = new LocalStore(dir);
     const size = 256 << 10;
     const writes = Array.from(

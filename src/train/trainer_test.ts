@@ -4,25 +4,15 @@ import { residentModel } from "./resident.ts";
 import { adamwGraph, adamwGraphFeeds, adamwStep, clipGrads } from "./adamw.ts";
 import { cachedGraph, defaultCacheDir, graphFileName } from "./graph_cache.ts";
 import { type Hparams, resolveHparams } from "../hparams.ts";
-import { type ModelConfig, paramTable, type Tensors } from "../model/params.ts";
+import { paramTable, type Tensors } from "../model/params.ts";
 import { initParams } from "../model/init.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
 import { referenceForward } from "../../tests/_reference_model.ts";
+import { microModel } from "../../tests/_micro_model.ts";
 import { decodeSafetensors, toFloat32 } from "../safetensors.ts";
 import { Session } from "../onnx/run.ts";
 
-const MICRO: ModelConfig = {
-  vocabSize: 50,
-  hiddenSize: 16,
-  intermediateSize: 24,
-  numLayers: 2,
-  numHeads: 4,
-  numKvHeads: 2,
-  maxSeqLen: 16,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10000,
-  tieWordEmbeddings: false,
-};
+const MICRO = microModel({ vocabSize: 50 });
 
 function microHp(model = MICRO, batchSize = 2, seqLen = 8): Hparams {
   return { ...resolveHparams("tiny"), model, batchSize, seqLen, learningRate: 1e-2 };
