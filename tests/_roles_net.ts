@@ -4,12 +4,6 @@
  * {@link FakeChain}. Participants can join at any time ({@link Net.start}); the caller
  * stops everything with {@link Net.close}.
  */
-import {
-  cryptoWaitReady,
-  encodeAddress,
-  sr25519PairFromSeed,
-  sr25519Sign,
-} from "@polkadot/util-crypto";
 import { type Hparams, resolveHparams } from "../src/hparams.ts";
 import { initParams } from "../src/model/init.ts";
 import type { Tensors } from "../src/model/params.ts";
@@ -23,6 +17,7 @@ import { runValidator, type ValidatorOptions } from "../src/roles/validator.ts";
 import { type Adversary, strategyFor } from "../src/roles/adversary.ts";
 import type { Signer } from "../src/slices/wire.ts";
 import { FakeChain } from "./_fake_chain.ts";
+import { seedSigner } from "./_test_keys.ts";
 
 /** The micro model of tests/roles_test.ts, plus `over`. */
 export function microHparams(over: Record<string, number> = {}): Hparams {
@@ -44,11 +39,9 @@ export function microHparams(over: Record<string, number> = {}): Hparams {
 }
 
 /** Test key `i` (seed bytes all i+1). */
-export async function testKey(i: number): Promise<{ ss58: string; signer: Signer }> {
-  await cryptoWaitReady();
-  const pair = sr25519PairFromSeed(new Uint8Array(32).fill(i + 1));
-  const ss58 = encodeAddress(pair.publicKey, 42);
-  return { ss58, signer: { address: ss58, sign: (m: Uint8Array) => sr25519Sign(m, pair) } };
+function testKey(i: number): { ss58: string; signer: Signer } {
+  const signer = seedSigner(i + 1);
+  return { ss58: signer.address, signer };
 }
 
 /** One participant's role. */
@@ -96,7 +89,7 @@ export async function makeNet(
 ): Promise<Net> {
   const dataset = await embeddedDataset(hp);
   const dir = await Deno.makeTempDir({ prefix: "boltzmann-net-" });
-  const keys = await Promise.all(Array.from({ length: n }, (_, i) => testKey(i)));
+  const keys = Array.from({ length: n }, (_, i) => testKey(i));
   const chain = new FakeChain({
     netuid: 1,
     neurons: keys.map((k, i) => ({

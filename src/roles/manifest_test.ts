@@ -1,11 +1,5 @@
 import assert from "node:assert/strict";
 import {
-  cryptoWaitReady,
-  encodeAddress,
-  sr25519PairFromSeed,
-  sr25519Sign,
-} from "@polkadot/util-crypto";
-import {
   decodeManifest,
   encodeManifest,
   type Manifest,
@@ -13,14 +7,9 @@ import {
   ManifestRejected,
   sha256Hex,
 } from "./manifest.ts";
+import { seedSigner } from "../../tests/_test_keys.ts";
 
-await cryptoWaitReady();
-const key = (i: number) => {
-  const pair = sr25519PairFromSeed(new Uint8Array(32).fill(i));
-  const address = encodeAddress(pair.publicKey, 42);
-  return { address, sign: (m: Uint8Array) => sr25519Sign(m, pair) };
-};
-const LEAD = key(1), A = key(2), B = key(3);
+const LEAD = seedSigner(1), A = seedSigner(2), B = seedSigner(3);
 const D0 = "0".repeat(64), D1 = "1".repeat(64);
 const BASE: Omit<Manifest, "format"> = {
   window: 7,

@@ -1,11 +1,5 @@
 import assert from "node:assert/strict";
 import {
-  cryptoWaitReady,
-  encodeAddress,
-  sr25519PairFromSeed,
-  sr25519Sign,
-} from "@polkadot/util-crypto";
-import {
   encodeUpdate,
   newOuterState,
   type OuterHparams,
@@ -17,16 +11,9 @@ import type { Tensors } from "../model/params.ts";
 import { clone } from "../tensor_math.ts";
 import { type Manifest, MANIFEST_FORMAT, sha256Hex } from "./manifest.ts";
 import { applyUpdates, catchUp, type History, type ModelAt } from "./shared.ts";
+import { seedSigner } from "../../tests/_test_keys.ts";
 
-await cryptoWaitReady();
-const key = (i: number) => {
-  const pair = sr25519PairFromSeed(new Uint8Array(32).fill(i));
-  return {
-    address: encodeAddress(pair.publicKey, 42),
-    sign: (m: Uint8Array) => sr25519Sign(m, pair),
-  };
-};
-const MINERS = [key(2), key(3)];
+const MINERS = [seedSigner(2), seedSigner(3)];
 const TABLE = [{ name: "w", shape: [4] }, { name: "b", shape: [2] }];
 const SPEC = parseCodec("f32");
 const OUTER: OuterHparams = {
