@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createTrainer, newAdamState } from "./trainer.ts";
+import { createTrainer, newAdamState, type Trainer } from "./trainer.ts";
 import { residentModel } from "./resident.ts";
 import { adamwGraph, adamwGraphFeeds, adamwStep, clipGrads } from "./adamw.ts";
 import { cachedGraph, defaultCacheDir, graphFileName } from "./graph_cache.ts";
@@ -20,6 +20,20 @@ function microHp(model = MICRO, batchSize = 2, seqLen = 8): Hparams {
 
 const batch = (n: number, seed: number, vocab = MICRO.vocabSize) =>
   Int32Array.from({ length: n }, (_, i) => (i * 31 + seed * 17 + ((i * i) % 7)) % vocab);
+
+/** Runs `fn` with a trainer for `hp` on `threads` threads, closed afterwards. */
+async function withTrainer(
+  hp: Hparams,
+  fn: (tr: Trainer) => Promise<void>,
+  threads = 1,
+): Promise<void> {
+  const tr = await createTrainer(hp, { threads });
+  try {
+    await fn(tr);
+  } finally {
+    await tr.close();
+  }
+}
 
 function clone(t: Tensors): Tensors {
   return new Map([...t].map(([k, v]) => [k, v.slice()]));
@@ -89,8 +103,7 @@ Deno.test("Trainer.lossAndGrad() matches PyTorch's golden gradients in float32",
   const rows: number[][] = JSON.parse(await Deno.readTextFile(new URL("tokens.json", base)));
   const want = JSON.parse(await Deno.readTextFile(new URL("expected.json", base))).loss as number;
   const golden = decodeSafetensors(await Deno.readFile(new URL("grads.safetensors", base))).tensors;
-  const tr = await createTrainer(microHp(cfg, rows.length, rows[0]!.length), { threads: 1 });
-  try {
+  await withTrainer(microHp(cfg, rows.length, rows[0]!.length), async (tr) => {
     const { loss, grads, tokens } = await tr.lossAndGrad(params, [Int32Array.from(rows.flat())]);
     assert.equal(tokens, 24);
     assert.ok(Math.abs(loss - want) < 1e-5 * want, `loss ${loss} vs ${want}`);
@@ -104,9 +117,7 @@ Deno.test("Trainer.lossAndGrad() matches PyTorch's golden gradients in float32",
         );
       }
     }
-  } finally {
-    await tr.close();
-  }
+  });
 });
 
 Deno.test("Trainer averages micro-batches and its eval loss equals the float64 reference", async () => {
@@ -114,8 +125,7 @@ Deno.test("Trainer averages micro-batches and its eval loss equals the float64 r
   const n = hp.batchSize * hp.seqLen;
   const params = initParams(MICRO, 3);
   const b1 = batch(n, 1), b2 = batch(n, 2);
-  const tr = await createTrainer(hp, { threads: 1 });
-  try {
+  await withTrainer(hp, async (tr) => {
     const one = await tr.lossAndGrad(params, [b1]);
     const two = await tr.lossAndGrad(params, [b2]);
     const both = await tr.lossAndGrad(params, [b1, b2]);
@@ -129,9 +139,7 @@ Deno.test("Trainer averages micro-batches and its eval loss equals the float64 r
     }
     const ref = referenceForward(MICRO, params, b1, hp.batchSize, hp.seqLen).loss;
     assert.ok(Math.abs((await tr.loss(params, [b1])) - ref) < 1e-5 * ref);
-  } finally {
-    await tr.close();
-  }
+  });
 });
 
 Deno.test("Trainer.lossAndGrad(into) writes the same bits into the caller's arrays, reused", async () => {
@@ -139,8 +147,7 @@ Deno.test("Trainer.lossAndGrad(into) writes the same bits into the caller's arra
   const n = hp.batchSize * hp.seqLen;
   const params = initParams(MICRO, 3);
   const bs = [batch(n, 1), batch(n, 2), batch(n, 3)];
-  const tr = await createTrainer(hp, { threads: 1 });
-  try {
+  await withTrainer(hp, async (tr) => {
     const fresh = await tr.lossAndGrad(params, bs);
     const into: Tensors = new Map(
       paramTable(MICRO).map((p) => [p.name, new Float32Array(p.numel).fill(7)]),
@@ -158,9 +165,7 @@ Deno.test("Trainer.lossAndGrad(into) writes the same bits into the caller's arra
     }
     into.set("model.norm.weight", new Float32Array(3));
     await assert.rejects(() => tr.lossAndGrad(params, bs, into), /model\.norm\.weight/);
-  } finally {
-    await tr.close();
-  }
+  });
 });
 
 Deno.test("Trainer on a resident block: ORT reads and writes it, the steps give the plain arrays' bits", async () => {
@@ -170,8 +175,7 @@ Deno.test("Trainer on a resident block: ORT reads and writes it, the steps give 
   assert.ok(res, "tests run with -A: resident blocks need the ffi permission");
   const plain = initParams(MICRO, 6), opt = newAdamState(table);
   initParams(MICRO, 6, res.params);
-  const tr = await createTrainer(hp, { threads: 2 });
-  try {
+  await withTrainer(hp, async (tr) => {
     for (let s = 0; s < 3; s++) {
       const b = [batch(n, 10 + s)];
       const a = await tr.lossAndGrad(plain, b);
@@ -196,17 +200,14 @@ Deno.test("Trainer on a resident block: ORT reads and writes it, the steps give 
         }
       }
     }
-  } finally {
-    await tr.close();
-  }
+  }, 2);
 });
 
 Deno.test("Trainer.step() lowers the loss on a fixed batch", async () => {
   const hp = microHp();
   const params = initParams(MICRO, 4), opt = newAdamState(paramTable(MICRO));
   const b = [batch(hp.batchSize * hp.seqLen, 5)];
-  const tr = await createTrainer(hp, { threads: 1 });
-  try {
+  await withTrainer(hp, async (tr) => {
     const first = (await tr.lossAndGrad(params, b)).loss;
     let last = first;
     for (let s = 0; s < 30; s++) {
@@ -217,17 +218,14 @@ Deno.test("Trainer.step() lowers the loss on a fixed batch", async () => {
     }
     assert.equal(opt.step, 30);
     assert.ok(last < first - 1, `loss ${first} → ${last}`);
-  } finally {
-    await tr.close();
-  }
+  });
 });
 
 Deno.test("Trainer refuses out-of-range token ids, wrong sizes and missing parameters", async () => {
   const hp = microHp();
   const n = hp.batchSize * hp.seqLen;
   const params = initParams(MICRO, 3);
-  const tr = await createTrainer(hp, { threads: 1 });
-  try {
+  await withTrainer(hp, async (tr) => {
     const bad = batch(n, 1);
     bad[5] = MICRO.vocabSize;
     await assert.rejects(
@@ -247,9 +245,7 @@ Deno.test("Trainer refuses out-of-range token ids, wrong sizes and missing param
     const nan = clone(params);
     nan.get("model.norm.weight")![0] = NaN;
     await assert.rejects(tr.lossAndGrad(nan, [batch(n, 1)]), /NaN\/Inf/);
-  } finally {
-    await tr.close();
-  }
+  });
 });
 
 Deno.test("cachedGraph() builds once per key, then reads the file; a damaged file is rebuilt", async () => {
