@@ -166,14 +166,17 @@ Deno.test({
     const left = await resolveStore("s3://doctor-b", s3Env(env)).list("");
     assert.deepEqual(left.map((x) => x.key), [`delta-3-${ours.hotkey}.safetensors`]);
 
-    const stranger = byName(
-      await preflight({
-        ...base,
-        engine: false,
-        wallet: { walletPath, name: "w", hotkey: "stranger" },
-        bucket: "s3://doctor-b",
-      }),
-    );
+    // The chain, wallet and bucket checks again (no engine) for another hotkey or bucket.
+    const checks = async (hotkey: string, bucket: string) =>
+      byName(
+        await preflight({
+          ...base,
+          engine: false,
+          wallet: { walletPath, name: "w", hotkey },
+          bucket,
+        }),
+      );
+    const stranger = await checks("stranger", "s3://doctor-b");
     assert.equal(stranger["hotkey registered"]!.status, "fail");
     assert.match(
       stranger["hotkey registered"]!.detail,
@@ -181,14 +184,7 @@ Deno.test({
     );
     assert.equal(stranger["permit and stake"]!.status, "skip");
 
-    const unwritable = byName(
-      await preflight({
-        ...base,
-        engine: false,
-        wallet: { walletPath, name: "w", hotkey: "h" },
-        bucket: "s3://no-such-bucket",
-      }),
-    );
+    const unwritable = await checks("h", "s3://no-such-bucket");
     assert.equal(unwritable["bucket writable"]!.status, "fail");
     assert.match(
       unwritable["bucket writable"]!.detail,
