@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { decodeAddress, signatureVerify, sr25519PairFromSeed } from "@polkadot/util-crypto";
 import { hexToU8a, u8aToHex } from "@polkadot/util";
+import { withTempDir } from "../../tests/_temp_dir.ts";
 import {
   createWallet,
   hotkeyFromUri,
@@ -16,19 +17,19 @@ const TESTDATA = new URL("./testdata/", import.meta.url).pathname;
 const ALICE = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
 const DEV_ROOT = "5DfhGyQdFobKM8NsWvEeAKk5EQQgYe9AydgJ7rMB6E1EqRzV";
 
-/** A wallets folder holding the fixture keyfiles as hotkeys of wallet "fx". */
-async function fixtureWallets(): Promise<string> {
-  const dir = await Deno.makeTempDir();
-  await Deno.mkdir(join(dir, "fx", "hotkeys"), { recursive: true });
-  for (const f of ["dev-phrase", "alice-seed", "alice-phrase"]) {
-    await Deno.copyFile(join(TESTDATA, f), join(dir, "fx", "hotkeys", f));
-  }
-  return dir;
+/** Runs `fn` on a wallets folder holding the fixture keyfiles as hotkeys of wallet "fx". */
+function withFixtureWallets(fn: (dir: string) => Promise<void>): Promise<void> {
+  return withTempDir("wallet", async (dir) => {
+    await Deno.mkdir(join(dir, "fx", "hotkeys"), { recursive: true });
+    for (const f of ["dev-phrase", "alice-seed", "alice-phrase"]) {
+      await Deno.copyFile(join(TESTDATA, f), join(dir, "fx", "hotkeys", f));
+    }
+    await fn(dir);
+  });
 }
 
 Deno.test("loadHotkey() derives the known addresses of the dev keyfiles", async () => {
-  const dir = await fixtureWallets();
-  try {
+  await withFixtureWallets(async (dir) => {
     const load = (hotkey: string) => loadHotkey({ walletPath: dir, name: "fx", hotkey });
     assert.equal((await load("dev-phrase")).ss58, DEV_ROOT);
     const a = await load("alice-seed");
@@ -44,14 +45,11 @@ Deno.test("loadHotkey() derives the known addresses of the dev keyfiles", async 
     assert.equal(sig.length, 64);
     assert.ok(signatureVerify(msg, sig, ALICE).isValid);
     assert.ok(!signatureVerify(new TextEncoder().encode("other"), sig, ALICE).isValid);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("createWallet() writes btcli's layout and fields and never overwrites", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir("wallet", async (dir) => {
     const w = await createWallet({ walletPath: dir, name: "w", hotkey: "h1" });
     assert.equal(w.coldkeyCreated, true);
     const files = ["coldkey", "coldkeypub.txt", "hotkeys/h1"].map((f) => join(dir, "w", f));
@@ -113,17 +111,14 @@ Deno.test("createWallet() writes btcli's layout and fields and never overwrites"
     assert.equal(await Deno.readTextFile(files[2]!), before);
     const left = [...Deno.readDirSync(join(dir, "w", "hotkeys"))].map((e) => e.name).sort();
     assert.deepEqual(left, ["h1", "h2", "phrase-only", "private-only"], "no temporary files left");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("loadHotkey() refuses missing, malformed, encrypted and inconsistent keyfiles", async () => {
-  const dir = await fixtureWallets();
-  const put = (name: string, text: string) =>
-    Deno.writeTextFile(join(dir, "fx", "hotkeys", name), text);
-  const load = (hotkey: string, name = "fx") => loadHotkey({ walletPath: dir, name, hotkey });
-  try {
+  await withFixtureWallets(async (dir) => {
+    const put = (name: string, text: string) =>
+      Deno.writeTextFile(join(dir, "fx", "hotkeys", name), text);
+    const load = (hotkey: string, name = "fx") => loadHotkey({ walletPath: dir, name, hotkey });
     await assert.rejects(load("nope"), /Cannot read keyfile '.*nope': no such file/);
     await assert.rejects(load("x", "nowallet"), /no such file/);
     await put("garbage", "not json {");
@@ -162,14 +157,11 @@ Deno.test("loadHotkey() refuses missing, malformed, encrypted and inconsistent k
       loadHotkey({ name: "fx", hotkey: "alice-seed" }),
       /no wallet path given/,
     );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("btwallet's privateKey-only hotkey signs a message that verifies; a mismatched one is refused", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir("wallet", async (dir) => {
     await Deno.mkdir(join(dir, "bt", "hotkeys"), { recursive: true });
     for (const f of ["btwallet-privkey", "btwallet-privkey-mismatch"]) {
       await Deno.copyFile(join(TESTDATA, f), join(dir, "bt", "hotkeys", f));
@@ -202,14 +194,11 @@ Deno.test("btwallet's privateKey-only hotkey signs a message that verifies; a mi
     });
     assert.equal(selfTest(loose), "a signed test message does not verify with its public key");
     assert.equal(selfTest(k), undefined);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("createWallet() writes privateKey in btwallet's raw form, and it loads back", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir("wallet", async (dir) => {
     const w = await createWallet({ walletPath: dir, name: "w", hotkey: "h" });
     const file = JSON.parse(await Deno.readTextFile(join(dir, "w", "hotkeys", "h")));
     const expected = sr25519PairFromSeed(hexToU8a(file.secretSeed));
@@ -220,7 +209,5 @@ Deno.test("createWallet() writes privateKey in btwallet's raw form, and it loads
       JSON.stringify({ ...file, secretPhrase: null, secretSeed: null }),
     );
     assert.equal((await loadHotkey({ walletPath: dir, name: "w", hotkey: "p" })).ss58, w.hotkey);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
