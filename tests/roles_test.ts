@@ -40,5 +40,12 @@ Deno.test({
     const share = last.uids.reduce((a, u, i) => a + (u === 1 || u === 2 ? last.weights[i]! : 0), 0);
     assert.ok(share > 0.9, `honest share ${share}`);
     assert.ok(windows.every((w) => Number.isFinite(w.heldOutLoss)));
+    // The lead weights the shared step by its scores, from the first window on (it
+    // scores that one before its manifest): the random upload never enters θ.
+    assert.ok(
+      windows.every((w) => !w.aggregated.includes(3)),
+      JSON.stringify(windows.map((w) => w.aggregated)),
+    );
+    assert.ok(windows.some((w) => w.aggregated.includes(1) && w.aggregated.includes(2)));
   },
 });

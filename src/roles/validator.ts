@@ -6,8 +6,10 @@
  *                   loss of θ_w (the shared model's progress);
  *   block (w+1)·L   the deadline: fetch every miner's upload of w (the one fetch path,
  *                   strict). The lead publishes the signed manifest of exactly the valid
- *                   uploads it aggregates, each weighted by its on-chain weights once
- *                   they exist, applies it → θ_{w+1}, and puts θ_{w+1}'s digest in it;
+ *                   uploads it aggregates, each weighted by its moving score (its
+ *                   weights on chain before it has scored; in the network's first
+ *                   window it scores first), applies it → θ_{w+1}, and puts θ_{w+1}'s
+ *                   digest in it;
  *   until (w+2)·L   score w's uploads at θ_w (score.ts: the gradient on the miner's own
  *                   pages against one on pages of the validator's secret choosing,
  *                   duplicates, stale copies, norm), rotating, while the window allows;
@@ -21,7 +23,7 @@
 import type { Tensors } from "../model/params.ts";
 import { getLogger } from "../log.ts";
 import { computeUpdate, type OuterState, paramsDigest } from "../protocol/mod.ts";
-import { allFinite, clone, norm } from "../tensor_math.ts";
+import { allFinite, clone, cosine, norm } from "../tensor_math.ts";
 import { BlockClock, Stopped, yieldToIO } from "./clock.ts";
 import {
   type Fetched,
@@ -160,10 +162,12 @@ export async function runValidator<K>(
   let scoring: Promise<void> = Promise.resolve();
   const clock = await BlockClock.start(d.chain);
 
-  /** Held-out loss, scores, moving scores, weights and the published report of w. */
-  const scoreAndReport = async (s: Scoring) => {
+  /**
+   * Held-out loss of θ_w, then w's uploads scored until the next deadline; updates the moving
+   * scores and what the next window's scoring reads (stale samples, recent norms).
+   */
+  const scoreJob = async (s: Scoring): Promise<Scored> => {
     const { plan, got, miners } = s;
-    const w = plan.window;
     await yieldToIO();
     const heldOut = await d.trainer.loss(
       s.thetaW,
@@ -175,6 +179,8 @@ export async function runValidator<K>(
       recentNorms,
       secret,
       miners,
+      other: s.other,
+      known: new Set([...moving.values()].map((m) => m.hotkey)),
     });
     previous = got.accepted.map((f) => ({
       hotkey: f.peer.hotkey,
@@ -187,6 +193,14 @@ export async function runValidator<K>(
       new Map(r.scored.map((x) => [x.uid, { hotkey: x.hotkey, score: x.score }])),
       hp.movingAlpha,
     );
+    return { heldOut, ...r };
+  };
+
+  /** Weights, metrics and the published report of w. */
+  const report = async (s: Scoring, r: Scored, aggregated: number[]) => {
+    const { plan, got } = s;
+    const w = plan.window;
+    const heldOut = r.heldOut;
     const status: WindowReport = {
       window: w,
       digest: s.digest,
@@ -202,7 +216,7 @@ export async function runValidator<K>(
       heldOutLoss: heldOut,
       digest: s.digest,
       lead: s.lead,
-      aggregated: s.aggregated,
+      aggregated,
       scores: r.scored.map((x) => ({ ...x, moving: moving.get(x.uid)?.value ?? 0 })),
       rejected: got.rejected.map((x) => ({ uid: x.uid, hotkey: x.hotkey, reason: x.reason })),
       unscored: r.unscored,
@@ -279,24 +293,45 @@ export async function runValidator<K>(
         const deadlineMs = Date.now();
         const miners = net.peers.filter((p) => !isValidator(p));
         const got = await fetchUploads(ctx, miners, d.openStore, w);
-        // 3. The lead's manifest, and θ_{w+1}: first, since everyone waits for it.
-        const aggregated = lead
-          ? await publishManifest(d, ctx, model, plan, got.accepted, net.peers, lastTrust)
-          : [];
-        // 4. Score w's uploads at θ_w (until the next deadline), in the background, once
-        // w−1's scoring is done (it reads what w−1 left: stale samples, recent norms).
+        // 3. w−1's scores weight the manifest of w: their scoring stops at this deadline,
+        // so waiting costs at most the gradient in flight.
         await scoring;
+        const job: Scoring = {
+          plan,
+          thetaW,
+          outerW,
+          got,
+          miners,
+          deadlineMs,
+          digest,
+          resynced,
+          lead,
+        };
+        // 4. The lead's manifest, and θ_{w+1}: first, since everyone waits for it. A lead
+        // with nothing to weight by (the network's first window, or a new lead without a
+        // row of weights on chain) screens the uploads against its secret gradient.
+        let screen: { trust: Map<string, number>; other: Tensors } | null = null;
+        let trust = lead ? await manifestTrust(d, net.peers, moving, lastTrust, w) : null;
+        if (lead && !trust) {
+          screen = await screenUploads(d, o, plan, thetaW, outerW, got.accepted, secret);
+          trust = screen.trust;
+        }
+        const aggregated = trust
+          ? await publishManifest(d, ctx, model, plan, got.accepted, trust)
+          : [];
         // The next window's peers, read now (its start is this deadline), while no
         // gradient runs: onnxruntime-node runs a graph synchronously on this thread, so
         // during scoring every chain answer waits behind a run, and a metagraph read
         // (several round trips) outlasts its timeout on a busy machine.
         net.peers = await refreshPeers(d.chain, d.netuid, net.peers);
         peersRead = true;
-        const job = { plan, thetaW, outerW, got, miners, deadlineMs, digest, resynced, lead };
-        scoring = scoreAndReport({ ...job, aggregated }).catch((e) => {
-          log.warn(`Window ${w}: scoring failed (${(e as Error).message})`);
-          d.metrics.inc("boltzmann_windows_skipped_total", {}, 1, "Windows skipped after errors");
-        });
+        // 5. Score w's uploads at θ_w (until the next deadline), in the background.
+        scoring = scoreJob({ ...job, other: screen?.other })
+          .then((r) => report(job, r, aggregated))
+          .catch((e) => {
+            log.warn(`Window ${w}: scoring failed (${(e as Error).message})`);
+            d.metrics.inc("boltzmann_windows_skipped_total", {}, 1, "Windows skipped after errors");
+          });
       } catch (e) {
         if (e instanceof Stopped) throw e;
         log.warn(`Window ${w}: skipped (${(e as Error).message})`);
@@ -323,8 +358,12 @@ interface Scoring {
   digest: string;
   resynced: boolean;
   lead: boolean;
-  aggregated: number[];
+  /** The gradient on the secret pages at θ_w, when the lead's screen computed it. */
+  other?: Tensors;
 }
+
+/** What scoring window w gave. */
+type Scored = Awaited<ReturnType<typeof scoreUploads>> & { heldOut: number };
 
 /**
  * Brings our θ to window w. A follower catches up on the lead's manifests (waiting for
@@ -371,9 +410,40 @@ async function holdTheta<K>(
 }
 
 /**
+ * What the lead weights window w's uploads by: its own moving scores (what its next
+ * weights on chain will say, without their lag), else its row of weights on chain (a
+ * lead that restarted or just took the lead), else null (nothing to weight by yet). The
+ * chain not answering must not stop the manifest: last window's row serves.
+ */
+async function manifestTrust<K>(
+  d: ValidatorDeps<K>,
+  peers: readonly Peer[],
+  moving: ReadonlyMap<number, MovingScore>,
+  lastTrust: { value: Map<string, number> | null },
+  w: number,
+): Promise<Map<string, number> | null> {
+  const own = trustOf(moving);
+  if (own.size > 0) return own;
+  return await trustWeights(d.chain, d.netuid, peers).then(
+    (t) => (lastTrust.value = t),
+    (e) => {
+      log.warn(`Window ${w}: on-chain weights unread (${(e as Error).message})`);
+      return lastTrust.value;
+    },
+  );
+}
+
+/** Hotkey → moving score, for the uids whose moving score is positive. */
+function trustOf(moving: ReadonlyMap<number, MovingScore>): Map<string, number> {
+  return new Map(
+    [...moving.values()].filter((m) => m.value > 0).map((m) => [m.hotkey, m.value]),
+  );
+}
+
+/**
  * The lead's step at the deadline: the manifest of exactly the valid uploads it fetched
- * whose uploader has on-chain weight (all of them while no weights are set), weighted by
- * it; applied to θ_w → θ_{w+1}; signed and published with both digests.
+ * whose uploader it trusts (a positive weight in `trust`), weighted by it; applied to
+ * θ_w → θ_{w+1}; signed and published with both digests.
  * @returns the uids aggregated
  */
 async function publishManifest<K>(
@@ -382,19 +452,10 @@ async function publishManifest<K>(
   model: ModelAt,
   plan: WindowPlan,
   accepted: readonly Fetched[],
-  peers: readonly Peer[],
-  lastTrust: { value: Map<string, number> | null },
+  trust: ReadonlyMap<string, number>,
 ): Promise<number[]> {
-  // The chain not answering must not stop the manifest: last window's weights serve.
-  const trust = await trustWeights(d.chain, d.netuid, peers).then(
-    (t) => (lastTrust.value = t),
-    (e) => {
-      log.warn(`Window ${plan.window}: on-chain weights unread (${(e as Error).message})`);
-      return lastTrust.value;
-    },
-  );
   const use = accepted
-    .map((f) => ({ f, weight: trust ? trust.get(f.peer.hotkey) ?? 0 : 1 }))
+    .map((f) => ({ f, weight: trust.get(f.peer.hotkey) ?? 0 }))
     .filter((x) => x.weight > 0);
   const entries: ManifestEntry[] = use.map(({ f, weight }) => ({
     uid: f.peer.uid,
@@ -437,6 +498,51 @@ export function secretWindow(secret: number, w: number): number {
   return 1_000_000 + (((secret ^ Math.imul(w + 1, 0x9e3779b1)) >>> 0) % 1_000_000_000);
 }
 
+/** The update at θ_w on the pages of the validator's secret choosing for window w. */
+async function secretGradient<K>(
+  d: ValidatorDeps<K>,
+  o: ValidatorOptions,
+  w: number,
+  thetaW: Tensors,
+  outerW: OuterState,
+  secret: number,
+): Promise<Tensors> {
+  const k = Math.max(1, o.evalBatches ?? 2);
+  const batches = (await d.dataset.batchesFor(secretWindow(secret, w), 0)).slice(0, k);
+  await yieldToIO();
+  return await computeUpdate(d.trainer, thetaW, batches, outerW, outerHparams(d.hp));
+}
+
+/**
+ * The lead's trust when it has nothing to weight by (the network's first window): weight
+ * 1 for each upload whose cosine with the secret gradient is at least half the median of
+ * the positive cosines, 0 for the rest. One gradient, so the manifest is not late. An
+ * honest update at θ_w agrees with any gradient there (cosine ≈ 0.5 at the start); noise,
+ * zeros and anything not a gradient at θ_w do not; a cheater that passes uploads a
+ * gradient-like update, harmless to θ, and its scores then leave it out.
+ */
+async function screenUploads<K>(
+  d: ValidatorDeps<K>,
+  o: ValidatorOptions,
+  plan: WindowPlan,
+  thetaW: Tensors,
+  outerW: OuterState,
+  accepted: readonly Fetched[],
+  secret: number,
+): Promise<{ trust: Map<string, number>; other: Tensors }> {
+  const other = await secretGradient(d, o, plan.window, thetaW, outerW, secret);
+  const cos = accepted.map((f) => (allFinite(f.update) ? cosine(f.update, other) : 0));
+  const bar = median(cos.filter((c) => c > 0)) / 2;
+  const trust = new Map<string, number>();
+  accepted.forEach((f, i) => {
+    if (cos[i]! > 0 && cos[i]! >= bar) trust.set(f.peer.hotkey, 1);
+  });
+  log.info(
+    `Window ${plan.window}: no scores yet; ${trust.size} of ${accepted.length} uploads agree with our gradient`,
+  );
+  return { trust, other };
+}
+
 /** Scores window w's uploads at θ_w; see the module doc and docs/INCENTIVES.md. */
 async function scoreUploads<K>(
   d: ValidatorDeps<K>,
@@ -452,6 +558,10 @@ async function scoreUploads<K>(
     recentNorms: number[];
     secret: number;
     miners: readonly Peer[];
+    /** The gradient on the secret pages at θ_w, if already computed. */
+    other?: Tensors;
+    /** Hotkeys with a moving score (scored before). */
+    known: ReadonlySet<string>;
   },
 ) {
   const w = plan.window;
@@ -462,17 +572,17 @@ async function scoreUploads<K>(
   };
   // The next deadline comes first: a validator that is late scores nothing this window.
   const late = () => clock.block >= plan.scoreEnd;
-  let otherGrad: Tensors | null = null;
-  const other = async () =>
-    otherGrad ??= await grad(
-      (await d.dataset.batchesFor(secretWindow(x.secret, w), 0)).slice(0, k),
-    );
+  let otherGrad: Tensors | null = x.other ?? null;
+  const other = async () => otherGrad ??= await secretGradient(d, o, w, thetaW, outerW, x.secret);
 
   // Fair rotation: start at a different miner each window; stop when the next deadline
-  // is due (the rest stay unscored this window, their moving score unchanged).
+  // is due (the rest stay unscored this window, their moving score unchanged). Uploaders
+  // never scored go first: until they are, the lead leaves their uploads out of θ.
   const list = got.accepted;
   const start = list.length ? w % list.length : 0;
-  const order = [...list.slice(start), ...list.slice(0, start)];
+  const rotated = [...list.slice(start), ...list.slice(0, start)];
+  const known = (f: Fetched) => x.known.has(f.peer.hotkey);
+  const order = [...rotated.filter((f) => !known(f)), ...rotated.filter(known)];
   const measured: MeasuredUpload[] = [];
   const info = new Map<number, { loss?: number; batches?: number; theta?: string }>();
   const unscored: number[] = [];
@@ -528,7 +638,10 @@ async function scoreUploads<K>(
       continue;
     }
     const g = await other();
-    const own = cheap ? g : await grad((await d.dataset.batchesFor(w, f.peer.uid)).slice(0, k));
+    // The pages the upload says it used, up to k: a one-batch update is compared with the
+    // gradient of that batch (closer, and half the work of two).
+    const kOwn = Math.min(k, Math.max(1, f.meta.batches ?? k));
+    const own = cheap ? g : await grad((await d.dataset.batchesFor(w, f.peer.uid)).slice(0, kOwn));
     measured.push({
       uid: f.peer.uid,
       hotkey: f.peer.hotkey,
