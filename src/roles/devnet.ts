@@ -61,6 +61,9 @@ export interface DevnetChain {
   stop(): Promise<void>;
 }
 
+/** Participants started at once (then the next group, once these have connected). */
+const START_GROUP = 4;
+
 /** What devnet needs from the outside world. */
 export interface DevnetDeps {
   /** Creates a dev hotkey named `name` in the devnet wallet; returns its ss58. */
@@ -113,6 +116,8 @@ export interface ReportWindow {
   window: number;
   heldout_loss: number;
   scores: Record<string, number>;
+  /** Whose uploads the lead's manifest of this window aggregated, by name. */
+  aggregated: string[];
   /** Every honest miner's θ_w digest (its status object) equals the lead validator's. */
   digests_agree: boolean;
   /** θ_w digest per participant (null: it held none; absent: no status this window). */
@@ -210,11 +215,17 @@ export async function runDevnet(deps: DevnetDeps, o: DevnetOptions): Promise<Dev
       `devnet: chain at ${chain.endpoint}, netuid ${chain.netuid}; ` +
         parts.map((p) => `${p.name}=uid ${uids.get(p.hotkey)}`).join(", "),
     );
-    // One at a time, each once the last is connected (or 20 s passed): a dozen processes
-    // connecting at once can starve a loaded machine's chain node past their timeouts.
-    for (const p of parts) {
-      start(p);
-      await pause(20_000, children.get(p.name)?.ready);
+    // A few at a time, each group once its members are connected (or 20 s passed): a
+    // dozen processes loading and connecting at once can starve a two-core machine's
+    // chain node past their timeouts. The validator (the lead) last: every miner then
+    // starts from the lead's first checkpoint, so the network's first window, which the
+    // baselines start from, has every miner in it.
+    const others = parts.slice(1);
+    const groups = [...Array(Math.ceil(others.length / START_GROUP)).keys()]
+      .map((g) => others.slice(g * START_GROUP, (g + 1) * START_GROUP));
+    for (const group of [...groups, [parts[0]!]]) {
+      group.forEach(start);
+      await pause(20_000, Promise.all(group.map((p) => children.get(p.name)?.ready)));
     }
     const ctl: DevnetControl = {
       participants: parts,
@@ -368,6 +379,7 @@ async function reportWindow(
     scores: Object.fromEntries(
       r.scores.map((s) => [roleOf.get(s.uid)?.name ?? String(s.uid), s.score]),
     ),
+    aggregated: r.aggregated.map((u) => roleOf.get(u)?.name ?? String(u)),
     digests_agree: honest.length > 0 && honest.every((p) => digests[p.name] === r.digest),
     digests,
     bytes,
