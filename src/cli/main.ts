@@ -24,12 +24,12 @@ interface Entry {
 export const COMMANDS: readonly Entry[] = [
   {
     name: "miner",
-    summary: "Train on your assigned pages and publish signed slices",
+    summary: "Train the shared model on your assigned pages and publish signed updates",
     load: () => import("./miner.ts"),
   },
   {
     name: "validator",
-    summary: "Score miners' deltas against recomputed gradients and set weights",
+    summary: "Lead or follow the shared model, score miners' updates, set weights",
     load: () => import("./validator.ts"),
   },
   {
