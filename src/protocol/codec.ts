@@ -359,6 +359,9 @@ function encodeDense(
     if (kind === DenseKind.S8) s = bf16Round(s);
     scales[c] = s;
     if (!(s > 0)) continue;
+    // One loop per quantizer, each with its own copy of the bit writer, on purpose: this is
+    // the encoder's whole cost, and both merges tried (the code chosen per element, or
+    // codes into a chunk buffer packed by one shared loop) were 3–35 % slower (2026-12-02).
     switch (kind) {
       case DenseKind.S4:
         for (let k = 0; k < 4; k++) D[k] = Math.fround(level[k]! * s);
