@@ -8,8 +8,8 @@
  *                   strict). The lead publishes the signed manifest of exactly the valid
  *                   uploads it aggregates, each weighted by its moving score (its
  *                   weights on chain before it has scored; in the network's first
- *                   window it scores first), applies it → θ_{w+1}, and puts θ_{w+1}'s
- *                   digest in it;
+ *                   window a screen against its own gradient), applies it → θ_{w+1},
+ *                   and puts θ_{w+1}'s digest in it;
  *   until (w+2)·L   score w's uploads at θ_w (score.ts: the gradient on the miner's own
  *                   pages against one on pages of the validator's secret choosing,
  *                   duplicates, stale copies, norm), rotating, while the window allows;
@@ -310,11 +310,11 @@ export async function runValidator<K>(
         // 4. The lead's manifest, and θ_{w+1}: first, since everyone waits for it. A lead
         // with nothing to weight by (the network's first window, or a new lead without a
         // row of weights on chain) screens the uploads against its secret gradient.
-        let screen: { trust: Map<string, number>; other: Tensors } | null = null;
         let trust = lead ? await manifestTrust(d, net.peers, moving, lastTrust, w) : null;
         if (lead && !trust) {
-          screen = await screenUploads(d, o, plan, thetaW, outerW, got.accepted, secret);
+          const screen = await screenUploads(d, o, plan, thetaW, outerW, got.accepted, secret);
           trust = screen.trust;
+          job.other = screen.other; // scoring reuses the secret gradient
         }
         const aggregated = trust
           ? await publishManifest(d, ctx, model, plan, got.accepted, trust)
@@ -326,7 +326,7 @@ export async function runValidator<K>(
         net.peers = await refreshPeers(d.chain, d.netuid, net.peers);
         peersRead = true;
         // 5. Score w's uploads at θ_w (until the next deadline), in the background.
-        scoring = scoreJob({ ...job, other: screen?.other })
+        scoring = scoreJob(job)
           .then((r) => report(job, r, aggregated))
           .catch((e) => {
             log.warn(`Window ${w}: scoring failed (${(e as Error).message})`);
