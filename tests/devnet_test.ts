@@ -52,9 +52,13 @@ Deno.test({
       assert.equal(adversaries.length, 7);
       const weakest = Math.min(...honest.map((m) => m.weight));
       const table = r.miners.map((m) => `${m.role}=${m.weight.toFixed(3)}`).join(" ");
-      assert.ok(r.honest_weight_share >= 0.9, `honest share ${r.honest_weight_share}: ${table}`);
+      // Three honest miners here (the default devnet has four, and holds 91.9–96.3 %):
+      // `lazy`, which trains honestly on pages of its own choosing, has taken up to 9.6 % of
+      // this network (docs/INCENTIVES.md); every other adversary must earn next to nothing.
+      assert.ok(r.honest_weight_share >= 0.85, `honest share ${r.honest_weight_share}: ${table}`);
       for (const a of adversaries) {
         assert.ok(a.weight < weakest, `${a.role} holds ${a.weight} >= weakest honest ${weakest}`);
+        if (a.role !== "lazy") assert.ok(a.weight <= 0.05, `${a.role} holds ${a.weight}: ${table}`);
       }
       assert.ok(r.end_heldout_loss! < r.start_heldout_loss!, "the shared model learns");
       assert.ok(r.baseline_heldout_loss !== null);
