@@ -346,11 +346,7 @@ function encodeDense(
     let s = 0;
     for (let i = lo; i < hi; i++) {
       const w = x[i]! + u[i]!;
-      if (w - w !== 0) {
-        throw new RangeError(
-          `Refusing to encode '${name}': value ${w} at ${i} is not finite (damaged update)`,
-        );
-      }
+      if (w - w !== 0) notFinite(name, w, i);
       x[i] = w;
       const f = x[i]!;
       s = byMax ? Math.max(s, Math.abs(f)) : s + f * f;
@@ -445,6 +441,13 @@ function encodeDense(
   return [scales, pos === out.length ? out : out.slice(0, pos)];
 }
 
+/** The refusal of an error-feedback sum that is not finite (a damaged update). */
+function notFinite(name: string, v: number, i: number): never {
+  throw new RangeError(
+    `Refusing to encode '${name}': value ${v} at ${i} is not finite (damaged update)`,
+  );
+}
+
 /**
  * Encodes one tensor of the error-feedback buffer `x` (x += u first where the codec
  * fuses it, dense) and subtracts what the tensors decode to from it, in place (x −=
@@ -465,11 +468,7 @@ function encodeTensor(
   }
   for (let i = 0; i < n; i++) {
     const v = (x[i] = x[i]! + u[i]!);
-    if (v - v !== 0) {
-      throw new RangeError(
-        `Refusing to encode '${name}': value ${v} at ${i} is not finite (damaged update)`,
-      );
-    }
+    if (v - v !== 0) notFinite(name, v, i);
   }
   if (spec.kind === "f32") {
     const sent = x.slice();
