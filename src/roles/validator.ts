@@ -531,7 +531,8 @@ async function screenUploads<K>(
   secret: number,
 ): Promise<{ trust: Map<string, number>; other: Tensors }> {
   const other = await secretGradient(d, o, plan.window, thetaW, outerW, secret);
-  const cos = accepted.map((f) => (allFinite(f.update) ? cosine(f.update, other) : 0));
+  // A non-finite update's cosine is NaN, which passes no comparison below.
+  const cos = accepted.map((f) => cosine(f.update, other));
   const bar = median(cos.filter((c) => c > 0)) / 2;
   const trust = new Map<string, number>();
   accepted.forEach((f, i) => {
