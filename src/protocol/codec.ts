@@ -332,7 +332,8 @@ function encodeDense(
   const scales = new Float32Array(nc);
   const bits = Q.bits, b1 = bits - 1, m = (1 << b1) - 1, kind = Q.kind;
   const byMax = kind === DenseKind.Q || kind === DenseKind.E;
-  const cuts = Float64Array.from(kind === DenseKind.E ? EXP_CUTS[bits]! : []);
+  const byExp = kind === DenseKind.E;
+  const cuts = Float64Array.from(byExp ? EXP_CUTS[bits]! : []);
   const nCuts = cuts.length;
   const out = new Uint8Array(kind === DenseKind.S3 ? tritBytes(n) : packedBytes(n, bits));
   // Decoded values of this chunk's codes (s4, s3, s8).
@@ -355,9 +356,10 @@ function encodeDense(
     if (kind === DenseKind.S8) s = bf16Round(s);
     scales[c] = s;
     if (!(s > 0)) continue;
-    // One loop per quantizer, each with its own copy of the bit writer, on purpose: this is
-    // the encoder's whole cost, and both merges tried (the code chosen per element, or
-    // codes into a chunk buffer packed by one shared loop) were 3–35 % slower (2026-12-02).
+    // One loop per Lloyd–Max quantizer, each with its own copy of the bit writer, on
+    // purpose: this is the encoder's whole cost, and both merges tried (the code chosen per
+    // element, or codes into a chunk buffer packed by one shared loop) were 3–35 % slower
+    // (2026-12-02). qB and eB (not the default) share one loop at about the same speed.
     switch (kind) {
       case DenseKind.S4:
         for (let k = 0; k < 4; k++) D[k] = Math.fround(level[k]! * s);
@@ -404,26 +406,15 @@ function encodeDense(
         }
         break;
       case DenseKind.Q:
-        for (let i = lo; i < hi; i++) {
-          const v = x[i]!, t = v / s;
-          const mag = Math.min(m, Math.round(Math.abs(t) * m));
-          const code = ((+(t < 0) & +(mag > 0)) << b1) | mag;
-          x[i] = v - Math.fround(level[code]! * s);
-          acc |= code << nb;
-          nb += bits;
-          if (nb >= 8) {
-            out[pos++] = acc & 255;
-            acc >>>= 8;
-            nb -= 8;
-          }
-        }
-        break;
       case DenseKind.E:
+        // qB and eB share one loop: a sign bit above a magnitude (qB's magnitude 0 has
+        // no sign). The branch on `byExp` is the same for the whole tensor.
         for (let i = lo; i < hi; i++) {
           const v = x[i]!, t = v / s, a = Math.abs(t);
-          let k = 0;
-          for (let j = 0; j < nCuts; j++) k += +(a < cuts[j]!);
-          const code = (+(t < 0) << b1) | k;
+          let mag = 0;
+          if (byExp) { for (let j = 0; j < nCuts; j++) mag += +(a < cuts[j]!); }
+          else mag = Math.min(m, Math.round(a * m));
+          const code = ((+(t < 0) & +(byExp || mag > 0)) << b1) | mag;
           x[i] = v - Math.fround(level[code]! * s);
           acc |= code << nb;
           nb += bits;
