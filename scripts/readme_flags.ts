@@ -6,8 +6,7 @@
  * @module
  */
 import { markdownTables, type Surface } from "../src/cli/args.ts";
-import { GLOBAL, SURFACES } from "../src/cli/flags.ts";
-import { COMMANDS } from "../src/cli/main.ts";
+import { COMMANDS, GLOBAL, SURFACES } from "../src/cli/flags.ts";
 import { BENCHES } from "../src/cli/bench.ts";
 
 export const BEGIN = "<!-- flags:begin (generated from src/cli/flags.ts by `deno task flags`) -->";

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { flagTable, helpLines, markdownRows, parseOptions, UsageError } from "../src/cli/args.ts";
-import { DATASET_NAMES, NETWORK_NAMES, SURFACES } from "../src/cli/flags.ts";
-import { COMMANDS } from "../src/cli/main.ts";
+import { COMMANDS, DATASET_NAMES, NETWORK_NAMES, SURFACES } from "../src/cli/flags.ts";
 import { usage } from "../src/cli/command.ts";
 import { BENCHES } from "../src/cli/bench.ts";
 import { NETWORKS } from "../src/chain/subtensor.ts";

@@ -8,77 +8,8 @@
 import { VERSION } from "../version.ts";
 import { type LOG_FORMATS, type LOG_LEVELS, setupLogging } from "../log.ts";
 import { checkValue, UsageError } from "./args.ts";
-import { type Command, usage } from "./command.ts";
-import { GLOBAL } from "./flags.ts";
-
-/**
- * A subcommand's name and its one line in the top-level help (the only place they are
- * written); its module loads only when it runs (fast start).
- */
-interface Entry {
-  name: string;
-  summary: string;
-  load: () => Promise<{ command: Command }>;
-}
-
-export const COMMANDS: readonly Entry[] = [
-  {
-    name: "miner",
-    summary: "Train the shared model on your assigned pages and publish signed updates",
-    load: () => import("./miner.ts"),
-  },
-  {
-    name: "validator",
-    summary: "Lead or follow the shared model, score miners' updates, set weights",
-    load: () => import("./validator.ts"),
-  },
-  {
-    name: "inspect",
-    summary: "Everything about one window (--window N), or one slice file (--slice FILE)",
-    load: () => import("./inspect.ts"),
-  },
-  {
-    name: "devnet",
-    summary: "Run a whole local network: chain, storage, miners, adversaries, validator",
-    load: () => import("./devnet.ts"),
-  },
-  {
-    name: "localnet",
-    summary: "Start a local subtensor chain from the embedded genesis",
-    load: () => import("./localnet.ts"),
-  },
-  {
-    name: "train",
-    summary: "Train the model locally on the embedded corpus",
-    load: () => import("./train.ts"),
-  },
-  {
-    name: "grad",
-    summary: "Loss and gradients of a checkpoint on given tokens",
-    load: () => import("./grad.ts"),
-  },
-  { name: "init", summary: "Write a fresh checkpoint", load: () => import("./init.ts") },
-  {
-    name: "data",
-    summary: "Show the pages a (window, uid) trains on",
-    load: () => import("./data.ts"),
-  },
-  {
-    name: "wallet",
-    summary: "Create or show bittensor-compatible wallets",
-    load: () => import("./wallet.ts"),
-  },
-  {
-    name: "doctor",
-    summary: "Check this machine, or preflight a wallet, chain and bucket (PASS/FAIL)",
-    load: () => import("./doctor.ts"),
-  },
-  {
-    name: "bench",
-    summary: "Benchmarks that print figures against a reference measured in the same run",
-    load: () => import("./bench.ts"),
-  },
-];
+import { usage } from "./command.ts";
+import { COMMANDS, GLOBAL } from "./flags.ts";
 
 function topHelp(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));
