@@ -104,7 +104,10 @@ def parse(name):
         return {"name": "f32", "kind": "f32"}
     if p[0] == "dense":
         c = int(p[2]) if len(p) > 2 else 128
-        return {"name": f"dense:{p[1]}:{c}", "kind": "dense", "quant": p[1], "chunk": c}
+        rest = p[3] if len(p) > 3 else p[1]
+        tail = "" if rest == p[1] else f":{rest}"
+        return {"name": f"dense:{p[1]}:{c}{tail}", "kind": "dense", "quant": p[1],
+                "rest": rest, "chunk": c}
     if p[0] == "topk":
         q = p[3] if len(p) > 3 else "b2"
         return {"name": f"topk:{p[1]}:{p[2]}:{q}", "kind": "topk", "chunk": int(p[1]),
@@ -112,6 +115,16 @@ def parse(name):
     if p[0] == "slices":
         return {"name": f"slices:{p[1]}", "kind": "slices", "compression": int(p[1])}
     raise ValueError(name)
+
+
+VOCAB_TENSORS = ("model.embed_tokens.weight", "lm_head.weight")
+
+
+def quant_of(spec, name):
+    """A dense spec's QUANT for the vocabulary tensors, REST for every other."""
+    if spec["kind"] != "dense":
+        return spec.get("quant")
+    return spec["quant"] if name in VOCAB_TENSORS else spec["rest"]
 
 
 def js_round_nonneg(v):
@@ -221,7 +234,7 @@ def encode_tensor(spec, name, x, seed):
         v = x[idx]
         dec[idx] = v
         return [(name, "F32", v.astype("<f4").tobytes())], dec
-    C, q = spec["chunk"], spec["quant"]
+    C, q = spec["chunk"], quant_of(spec, name)
     nc = (n + C - 1) // C
     if spec["kind"] == "dense":
         scales, codes = [], []
@@ -304,7 +317,7 @@ def decode_tensor(spec, tensors, name, n, seed):
             return v.copy()
         out[slice_indices(seed, name, n, spec["compression"])] = v
         return out
-    C, q = spec["chunk"], spec["quant"]
+    C, q = spec["chunk"], quant_of(spec, name)
     nc = (n + C - 1) // C
     if spec["kind"] == "dense":
         scales = scales_from(q, tensors[f"{name}.scale"])
@@ -457,17 +470,17 @@ def state_digest(state):
 
 # ---- vectors ----
 
-def inputs(seed):
+def inputs(seed, first="a.weight"):
     rng = np.random.default_rng(seed)
     a = (rng.standard_normal(300) * 1e-3).astype(F32)
     a[128:256] = 0  # one all-zero chunk of 128
     a[5] = a[6] = F32(4e-3)  # a tie among the largest
     a[7] = -a[5]
     b = (rng.standard_normal(7) * 1e-2).astype(F32)
-    return {"a.weight": a, "b.weight": b}
+    return {first: a, "b.weight": b}
 
 
-CODECS = ["f32", "dense:q4", "dense:q3:16", "dense:e3", "dense:e4:16", "dense:e2:32", "dense:s4", "dense:s8", "dense:s8:16", "dense:s3:128", "dense:s3:64",
+CODECS = ["f32", "dense:s8:16:q4", "dense:q4", "dense:q3:16", "dense:e3", "dense:e4:16", "dense:e2:32", "dense:s4", "dense:s8", "dense:s8:16", "dense:s3:128", "dense:s3:64",
           "topk:64:4", "topk:64:4:b1", "topk:64:4:f32", "topk:512:300:b2", "slices:10"]
 
 
@@ -477,8 +490,11 @@ def main():
     for name in CODECS:
         spec = parse(name)
         ef, windows = {}, []
+        # A codec with REST codes its first tensor as the vocabulary's (QUANT), b with REST.
+        first = "lm_head.weight" if spec.get("rest", spec.get("quant")) != spec.get("quant") \
+            else "a.weight"
         for w in range(3):
-            upd = inputs(w)
+            upd = inputs(w, first)
             seed = f"delta:{w}"
             tensors, decoded = encode_update(spec, upd, ef, seed)
             for pname, x in decoded.items():
@@ -492,7 +508,10 @@ def main():
                 "decoded": {k: hexf32(v) for k, v in decoded.items()},
                 "ef": {k: hexf32(v) for k, v in ef.items()},
             })
-        out["codecs"].append({"codec": spec["name"], "windows": windows})
+        entry = {"codec": spec["name"], "windows": windows}
+        if first != "a.weight":
+            entry["shapes"] = {first: shapes["a.weight"], "b.weight": shapes["b.weight"]}
+        out["codecs"].append(entry)
 
     peers = []
     for k, wt in [("hk-c", 1.0), ("hk-a", 2.5), ("hk-b", 0.5), ("hk-d", 0.0), ("hk-e", 1.0)]:

@@ -7,14 +7,16 @@
  *
  * Spec grammar (`parseCodec`):
  * - `f32`: every value as float32 (the dense reference, 1×).
- * - `dense:QUANT[:CHUNK]`: every value, quantized per chunk of CHUNK values (default 128)
+ * - `dense:QUANT[:CHUNK[:REST]]`: every value, quantized per chunk of CHUNK values (default 128)
  *   against one float32 scale per chunk; QUANT is `qB` (sign + B−1-bit magnitude of the
  *   chunk's max |x|, B in 2..8), `s4` (4 levels at ±0.4528σ, ±1.5104σ: the Lloyd–Max
  *   levels of a normal, σ the chunk's RMS; 2 bits), `s8` (the 8 Lloyd–Max levels ±0.2451σ …
  *   ±2.152σ; 3 bits, σ sent as bfloat16) or `s3` (3 levels 0, ±1.2240σ; five
  *   per byte), or `eB` (sign + B−1-bit exponent: |level| = r^−k of the chunk's max |x|,
  *   r = 8, 4, 2 for B = 2, 3, 4, nearest in log scale — relative precision for small values,
- *   no dead zone, the sign always kept). A chunk whose scale is 0 sends no codes.
+ *   no dead zone, the sign always kept). A chunk whose scale is 0 sends no codes. REST,
+ *   when given, is the quantizer of every tensor but the vocabulary's (`VOCAB_TENSORS`):
+ *   the default `dense:s8:128:q4` codes the embedding and lm_head with s8, the blocks q4.
  * - `topk:CHUNK:K[:VALUES]`: per chunk, the K largest |x| (fewer when fewer are nonzero),
  *   indices packed in ⌈log2 CHUNK⌉ bits, values `f32`, `b1` (sign × the chunk's mean |x|
  *   of the kept) or `b2` (sign + which of two magnitudes, default).
@@ -41,12 +43,29 @@ export interface CodecSpec {
   readonly k: number;
   /** `qB`, `eB`, `s4`, `s8`, `s3` (dense) or `f32`, `b1`, `b2` (topk). */
   readonly quant: string;
+  /**
+   * Dense: the quantizer of every tensor but the vocabulary's ({@link VOCAB_TENSORS});
+   * `quant` when the spec names none.
+   */
+  readonly rest: string;
   /** Compression of the slices codec. */
   readonly compression: number;
 }
 
 /** The default codec (see docs/PERFORMANCE.md, "Protocol v2 frontier"). */
-export const DEFAULT_CODEC = "dense:s8:128";
+export const DEFAULT_CODEC = "dense:s8:128:q4";
+
+/**
+ * The vocabulary tensors (one row per token): a dense spec's QUANT applies to these, its
+ * REST to every other tensor. They are 95 % of the tiny model's values, the transformer
+ * blocks the other 5 %, so finer codes for the blocks cost few bytes (docs/PERFORMANCE.md).
+ */
+export const VOCAB_TENSORS: readonly string[] = ["model.embed_tokens.weight", "lm_head.weight"];
+
+/** The dense quantizer of tensor `name` under `spec`. */
+function quantOf(spec: CodecSpec, name: string): string {
+  return VOCAB_TENSORS.includes(name) ? spec.quant : spec.rest;
+}
 
 /** One uploaded tensor: raw little-endian bytes of `dtype`. */
 export interface EncodedTensor {
@@ -113,7 +132,7 @@ export const MAX_SCALE = 1e30;
 
 function usage(text: string, why: string): never {
   throw new RangeError(
-    `Invalid codec '${text}': ${why}; use f32, dense:q4[:128], dense:e3[:128], dense:s4[:128], dense:s8[:128], dense:s3[:128], ` +
+    `Invalid codec '${text}': ${why}; use f32, dense:s8:128:q4, dense:q4[:128], dense:e3[:128], dense:s4[:128], dense:s8[:128], dense:s3[:128], ` +
       `topk:4096:64[:b2|b1|f32] or slices:100`,
   );
 }
@@ -138,17 +157,20 @@ function intIn(text: string, s: string | undefined, lo: number, hi: number, what
  */
 export function parseCodec(text: string): CodecSpec {
   const parts = text.trim().split(":");
-  const base = { chunk: 0, k: 0, quant: "", compression: 0 };
+  const base = { chunk: 0, k: 0, quant: "", rest: "", compression: 0 };
   switch (parts[0]) {
     case "f32":
       if (parts.length !== 1) usage(text, "f32 takes no arguments");
       return { ...base, name: "f32", kind: "f32" };
     case "dense": {
-      if (parts.length < 2 || parts.length > 3) usage(text, "expected dense:QUANT[:CHUNK]");
-      const q = parts[1]!;
-      if (!/^(q[2-8]|e[2-4]|s8|s4|s3)$/.test(q)) usage(text, `unknown quantizer '${q}'`);
+      if (parts.length < 2 || parts.length > 4) usage(text, "expected dense:QUANT[:CHUNK[:REST]]");
+      const q = parts[1]!, rest = parts[3] ?? q;
+      for (const x of [q, rest]) {
+        if (!/^(q[2-8]|e[2-4]|s8|s4|s3)$/.test(x)) usage(text, `unknown quantizer '${x}'`);
+      }
       const chunk = parts[2] === undefined ? 128 : intIn(text, parts[2], 8, 1 << 20, "CHUNK");
-      return { ...base, name: `dense:${q}:${chunk}`, kind: "dense", chunk, quant: q };
+      const name = `dense:${q}:${chunk}${rest === q ? "" : `:${rest}`}`;
+      return { ...base, name, kind: "dense", chunk, quant: q, rest };
     }
     case "topk": {
       if (parts.length < 3 || parts.length > 4) usage(text, "expected topk:CHUNK:K[:VALUES]");
@@ -453,8 +475,9 @@ function encodeTensor(
 ): [string, EncodedTensor][] {
   const n = x.length;
   if (spec.kind === "dense") {
-    const [scales, packed] = encodeDense(spec.quant, spec.chunk, name, x, u);
-    const st = scaleDtype(spec.quant) === "BF16" ? bf16t(scales) : f32t(scales);
+    const q = quantOf(spec, name);
+    const [scales, packed] = encodeDense(q, spec.chunk, name, x, u);
+    const st = scaleDtype(q) === "BF16" ? bf16t(scales) : f32t(scales);
     return [[`${name}.scale`, st], [`${name}.code`, u8(packed)]];
   }
   for (let i = 0; i < n; i++) {
@@ -658,7 +681,7 @@ export function payloadCap(
     if (spec.kind === "f32") b += 4 * n;
     else if (spec.kind === "slices") b += 4 * Math.max(1, Math.floor(n / spec.compression));
     else if (spec.kind === "dense") {
-      const q = spec.quant;
+      const q = quantOf(spec, p.name);
       b += (scaleDtype(q) === "BF16" ? 2 : 4) * nc +
         (q === "s3" ? tritBytes(n) : packedBytes(n, denseBits(q)));
     } else {
@@ -873,7 +896,8 @@ function decodeTensor(
     }
     return out;
   }
-  const C = spec.chunk, nc = chunks(n, C), q = spec.quant;
+  const C = spec.chunk, nc = chunks(n, C);
+  const q = spec.kind === "dense" ? quantOf(spec, name) : spec.quant;
   if (spec.kind === "dense") {
     const sd = scaleDtype(q), st = need(enc, `${name}.scale`, sd, nc);
     const scales = sd === "BF16" ? bf16View(st) : f32View(st);

@@ -44,7 +44,8 @@ function normals(n: number, seed: number, scale = 1): Float32Array {
 }
 
 const PARAMS = [
-  { name: "a.weight", shape: [10, 30] }, // 300 values: chunks of 128 leave a short last one
+  // 300 values: chunks of 128 leave a short last one; a vocabulary tensor (REST skips it).
+  { name: "lm_head.weight", shape: [10, 30] },
   { name: "b.weight", shape: [7] },
 ];
 function update(seed: number): Map<string, Float32Array> {
@@ -55,6 +56,7 @@ function update(seed: number): Map<string, Float32Array> {
 
 const SPECS = [
   "f32",
+  "dense:s8:128:q4",
   "dense:q4",
   "dense:q2:16",
   "dense:e3",
@@ -87,7 +89,24 @@ Deno.test("parseCodec: canonical names, one-line errors", () => {
   assert.equal(parseCodec("dense:s4").name, "dense:s4:128");
   assert.equal(parseCodec("topk:4096:64").name, "topk:4096:64:b2");
   assert.equal(parseCodec(DEFAULT_CODEC).name, DEFAULT_CODEC);
-  for (const bad of ["", "dense", "dense:q9", "topk:64:65", "slices:0", "f32:1", "x"]) {
+  assert.equal(parseCodec("dense:s8:128:s8").name, "dense:s8:128"); // REST = QUANT: left out
+  assert.deepEqual(
+    [parseCodec("dense:s8:64:q4").quant, parseCodec("dense:s8:64:q4").rest],
+    ["s8", "q4"],
+  );
+  for (
+    const bad of [
+      "",
+      "dense",
+      "dense:q9",
+      "dense:s8:128:q9",
+      "dense:s8:128:q4:x",
+      "topk:64:65",
+      "slices:0",
+      "f32:1",
+      "x",
+    ]
+  ) {
     assert.throws(
       () => parseCodec(bad),
       (e: Error) => e instanceof RangeError && !e.message.includes("\n"),
@@ -278,13 +297,13 @@ Deno.test("upload bad inputs: sizes, chunk over k, indices out of range or unsor
   const extra = new Map(e.tensors);
   extra.set("c.weight.code", { dtype: "U8", shape: [1], bytes: new Uint8Array(1) });
   rejects(forge({ ...e, tensors: extra }), "extra-tensor");
-  rejects(forge(edit(e, "a.weight.index", (b) => b.subarray(1))), "wrong-size");
+  rejects(forge(edit(e, "lm_head.weight.index", (b) => b.subarray(1))), "wrong-size");
   const dtype = new Map(e.tensors);
-  const sc = e.tensors.get("a.weight.scale")!;
-  dtype.set("a.weight.scale", { ...sc, dtype: "I32" });
+  const sc = e.tensors.get("lm_head.weight.scale")!;
+  dtype.set("lm_head.weight.scale", { ...sc, dtype: "I32" });
   rejects(forge({ ...e, tensors: dtype }), "wrong-dtype");
   // chunk 0 of a.weight claims 5 > k = 4 (counts are one byte each)
-  rejects(forge(edit(e, "a.weight.count", (b) => (b[0] = 5, b))), "chunk-over-k");
+  rejects(forge(edit(e, "lm_head.weight.count", (b) => (b[0] = 5, b))), "chunk-over-k");
   // b.weight has one chunk of 7 values, 4 kept, 6-bit indices: set the first to 63 ≥ 7
   rejects(forge(edit(e, "b.weight.index", (b) => (b[0] = b[0]! | 63, b))), "index-range");
   // swap the first two indices of b.weight's chunk (6 bits each): unsorted
@@ -302,7 +321,7 @@ Deno.test("upload bad inputs: NaN / negative / huge scales, codes out of range, 
   const e = encoded();
   for (const v of [NaN, -1, Infinity, 1e31]) {
     rejects(
-      forge(edit(e, "a.weight.scale", (b) => {
+      forge(edit(e, "lm_head.weight.scale", (b) => {
         new DataView(b.buffer).setFloat32(0, v, true);
         return b;
       })),
@@ -310,9 +329,9 @@ Deno.test("upload bad inputs: NaN / negative / huge scales, codes out of range, 
     );
   }
   const d = encoded(dspec);
-  rejects(forge(edit(d, "a.weight.code", (b) => (b[0] = 250, b))), "value-range", dspec);
+  rejects(forge(edit(d, "lm_head.weight.code", (b) => (b[0] = 250, b))), "value-range", dspec);
   rejects(
-    forge(edit(d, "a.weight.scale", (b) => {
+    forge(edit(d, "lm_head.weight.scale", (b) => {
       new DataView(b.buffer).setFloat32(4, NaN, true);
       return b;
     })),
@@ -323,7 +342,7 @@ Deno.test("upload bad inputs: NaN / negative / huge scales, codes out of range, 
   const e8 = encoded(s8);
   for (const bits of [0x7fc0, 0xff80, 0xbf80]) { // NaN, −Inf, −1 as bfloat16
     rejects(
-      forge(edit(e8, "a.weight.scale", (b) => (b[2] = bits & 255, b[3] = bits >> 8, b))),
+      forge(edit(e8, "lm_head.weight.scale", (b) => (b[2] = bits & 255, b[3] = bits >> 8, b))),
       "bad-scale",
       s8,
     );
@@ -349,5 +368,20 @@ Deno.test("upload bad inputs: NaN / negative / huge scales, codes out of range, 
     })),
     "non-finite",
     f,
+  );
+});
+
+Deno.test("dense REST: the vocabulary tensors take QUANT, every other tensor REST", () => {
+  const spec = parseCodec("dense:s8:128:q4");
+  const enc = encodeUpdate(spec, update(3), new Map(), CTX);
+  // s8 sends bfloat16 scales, q4 float32 ones; codes of 3 and 4 bits.
+  assert.equal(enc.tensors.get("lm_head.weight.scale")!.dtype, "BF16");
+  assert.equal(enc.tensors.get("b.weight.scale")!.dtype, "F32");
+  assert.equal(enc.tensors.get("lm_head.weight.code")!.bytes.length, Math.ceil((300 * 3) / 8));
+  assert.equal(enc.tensors.get("b.weight.code")!.bytes.length, Math.ceil((7 * 4) / 8));
+  // A receiver that expects s8 everywhere refuses the upload (b's scale dtype differs).
+  assert.throws(
+    () => decodeUpdate(parseCodec("dense:s8:128"), enc, PARAMS, CTX),
+    (e: Error) => e instanceof UploadRejected,
   );
 });

@@ -59,7 +59,13 @@ Deno.test("codecs reproduce the Python reference's bytes, decodes and error feed
           return [name, { dtype: t.dtype, shape: [b.length / size], bytes: b }];
         }),
       );
-      const dec = decodeUpdate(spec, { codec: spec.name, tensors: theirs, bytes: 0 }, params, {
+      const table = c.shapes
+        ? Object.entries(c.shapes as Record<string, number[]>).map(([name, shape]) => ({
+          name,
+          shape,
+        }))
+        : params;
+      const dec = decodeUpdate(spec, { codec: spec.name, tensors: theirs, bytes: 0 }, table, {
         seed: win.seed,
       });
       for (const [name, h] of Object.entries(win.decoded as HexMap)) {
