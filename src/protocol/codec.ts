@@ -14,9 +14,7 @@
  *   ±2.152σ; 3 bits, σ sent as bfloat16) or `s3` (3 levels 0, ±1.2240σ; five
  *   per byte), or `eB` (sign + B−1-bit exponent: |level| = r^−k of the chunk's max |x|,
  *   r = 8, 4, 2 for B = 2, 3, 4, nearest in log scale — relative precision for small values,
- *   no dead zone, the sign always kept). A chunk whose scale is 0 sends no codes; the
- *   encoder sends scale 0 for a chunk the window's update left all zero, so its
- *   error-feedback residual waits until the chunk is updated again. REST,
+ *   no dead zone, the sign always kept). A chunk whose scale is 0 sends no codes. REST,
  *   when given, is the quantizer of every tensor but the vocabulary's (`VOCAB_TENSORS`):
  *   the default `dense:s8:128:q4` codes the embedding and lm_head with s8, the blocks q4.
  * - `topk:CHUNK:K[:VALUES]`: per chunk, the K largest |x| (fewer when fewer are nonzero),
@@ -368,20 +366,16 @@ function encodeDense(
   for (let c = 0; c < nc; c++) {
     const lo = c * C, hi = Math.min(n, lo + C);
     // Error feedback and the scale: the max |x| (qB, eB) or the RMS (s4, s3), float64.
-    let s = 0, fresh = 0;
+    let s = 0;
     for (let i = lo; i < hi; i++) {
       const w = x[i]! + u[i]!;
       if (w - w !== 0) notFinite(name, w, i);
-      fresh |= +(u[i]! !== 0);
       x[i] = w;
       const f = x[i]!;
       s = byMax ? Math.max(s, Math.abs(f)) : s + f * f;
     }
     if (!byMax) s = Math.fround(Math.sqrt(s / (hi - lo)));
     if (kind === DenseKind.S8) s = bf16Round(s);
-    // A chunk this window's update left at zero (an embedding row no page touched) sends no
-    // codes: its residual waits in x until the chunk is updated again.
-    if (!fresh) s = 0;
     scales[c] = s;
     if (!(s > 0)) continue;
     // One loop per Lloyd–Max quantizer, each with its own copy of the bit writer, on

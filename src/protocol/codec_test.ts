@@ -385,21 +385,3 @@ Deno.test("dense REST: the vocabulary tensors take QUANT, every other tensor RES
     (e: Error) => e instanceof UploadRejected,
   );
 });
-
-Deno.test("dense: a chunk the update leaves at zero sends scale 0 and keeps its residual", () => {
-  const spec = parseCodec("dense:s8:8");
-  const ef = new Map<string, Float32Array>();
-  const u = (a: number[]) => new Map([["w", Float32Array.from(a)]]);
-  encodeUpdate(spec, u([1, 2, 3, 4, 5, 6, 7, 8, 1, -1, 1, -1, 2, -2, 2, -2]), ef, CTX);
-  const residual = ef.get("w")!.slice(0, 8);
-  assert.ok(residual.some((x) => x !== 0));
-  // Window 2 updates only the second chunk: the first sends no codes, its residual waits.
-  const enc = encodeUpdate(spec, u([0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1]), ef, CTX);
-  const scale = new Uint16Array(enc.tensors.get("w.scale")!.bytes.slice().buffer);
-  assert.equal(scale[0], 0);
-  assert.ok(scale[1]! > 0);
-  assert.equal(enc.tensors.get("w.code")!.bytes.length, 3); // 8 codes of 3 bits
-  assert.deepEqual(ef.get("w")!.slice(0, 8), residual);
-  const dec = decodeUpdate(spec, enc, [{ name: "w", shape: [16] }], CTX).get("w")!;
-  assert.deepEqual([...dec.slice(0, 8)], [0, 0, 0, 0, 0, 0, 0, 0]);
-});
