@@ -16,7 +16,7 @@
  *   r = 8, 4, 2 for B = 2, 3, 4, nearest in log scale — relative precision for small values,
  *   no dead zone, the sign always kept). A chunk whose scale is 0 sends no codes. REST,
  *   when given, is the quantizer of every tensor but the vocabulary's (`VOCAB_TENSORS`):
- *   the default `dense:s8:128:q4` codes the embedding and lm_head with s8, the blocks q4.
+ *   `dense:s8:128:q4` codes the embedding and lm_head with s8, the blocks with q4.
  * - `topk:CHUNK:K[:VALUES]`: per chunk, the K largest |x| (fewer when fewer are nonzero),
  *   indices packed in ⌈log2 CHUNK⌉ bits, values `f32`, `b1` (sign × the chunk's mean |x|
  *   of the kept) or `b2` (sign + which of two magnitudes, default).
@@ -53,7 +53,7 @@ export interface CodecSpec {
 }
 
 /** The default codec (see docs/PERFORMANCE.md, "Protocol v2 frontier"). */
-export const DEFAULT_CODEC = "dense:s8:128:q4";
+export const DEFAULT_CODEC = "dense:s8:128";
 
 /**
  * The vocabulary tensors (one row per token): a dense spec's QUANT applies to these, its
