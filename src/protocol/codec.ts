@@ -62,9 +62,9 @@ export const DEFAULT_CODEC = "dense:s8:128";
  */
 export const VOCAB_TENSORS: readonly string[] = ["model.embed_tokens.weight", "lm_head.weight"];
 
-/** The dense quantizer of tensor `name` under `spec`. */
+/** The quantizer (or top-k values) of tensor `name` under `spec`: REST applies to dense only. */
 function quantOf(spec: CodecSpec, name: string): string {
-  return VOCAB_TENSORS.includes(name) ? spec.quant : spec.rest;
+  return spec.kind === "dense" && !VOCAB_TENSORS.includes(name) ? spec.rest : spec.quant;
 }
 
 /** One uploaded tensor: raw little-endian bytes of `dtype`. */
@@ -896,8 +896,7 @@ function decodeTensor(
     }
     return out;
   }
-  const C = spec.chunk, nc = chunks(n, C);
-  const q = spec.kind === "dense" ? quantOf(spec, name) : spec.quant;
+  const C = spec.chunk, nc = chunks(n, C), q = quantOf(spec, name);
   if (spec.kind === "dense") {
     const sd = scaleDtype(q), st = need(enc, `${name}.scale`, sd, nc);
     const scales = sd === "BF16" ? bf16View(st) : f32View(st);

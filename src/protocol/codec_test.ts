@@ -15,7 +15,10 @@ import {
   parseCodec,
   payloadCap,
   UploadRejected,
+  VOCAB_TENSORS,
 } from "./codec.ts";
+import { paramTable } from "../model/params.ts";
+import { PRESETS } from "../hparams.ts";
 import { readUpload, type UploadExpect, writeUpload } from "./upload.ts";
 import { safetensorsHeader } from "../safetensors.ts";
 import { hex, signingMessage } from "../slices/wire.ts";
@@ -372,6 +375,11 @@ Deno.test("upload bad inputs: NaN / negative / huge scales, codes out of range, 
 });
 
 Deno.test("dense REST: the vocabulary tensors take QUANT, every other tensor REST", () => {
+  // VOCAB_TENSORS names the model's own tensors (else REST would silently code them all).
+  for (const preset of Object.values(PRESETS)) {
+    const names = paramTable(preset.model).map((p) => p.name);
+    for (const v of VOCAB_TENSORS) assert.ok(names.includes(v), `${preset.preset}: ${v}`);
+  }
   const spec = parseCodec("dense:s8:128:q4");
   const enc = encodeUpdate(spec, update(3), new Map(), CTX);
   // s8 sends bfloat16 scales, q4 float32 ones; codes of 3 and 4 bits.
