@@ -249,8 +249,13 @@ def encode_tensor(spec, name, x, seed):
                 codes.append(code)
                 dec[i] = F32(dense_level(q, code) * s)
         packed = pack_trits(codes) if q == "s3" else pack_bits(codes, dense_bits(q))
-        return [(f"{name}.scale", scale_dtype(q), scale_bytes(q, scales)),
-                (f"{name}.code", "U8", packed)], dec
+        sent = [v for v in scales if v > 0]
+        out = [(f"{name}.scale", scale_dtype(q), scale_bytes(q, sent)),
+               (f"{name}.code", "U8", packed)]
+        if len(sent) < nc:  # chunks of scale 0 are marked in a mask, not sent
+            mask = pack_bits([1 if v > 0 else 0 for v in scales], 1)
+            out.insert(0, (f"{name}.mask", "U8", mask))
+        return out, dec
     k = spec["k"]
     counts, scales, idx_codes, val_codes, vals = [], [], [], [], []
     for c in range(nc):
@@ -320,8 +325,18 @@ def decode_tensor(spec, tensors, name, n, seed):
     C, q = spec["chunk"], quant_of(spec, name)
     nc = (n + C - 1) // C
     if spec["kind"] == "dense":
-        scales = scales_from(q, tensors[f"{name}.scale"])
-        assert len(scales) == nc and np.all((scales >= 0) & (scales <= MAX_SCALE))
+        sent = scales_from(q, tensors[f"{name}.scale"])
+        assert np.all((sent > 0) & (sent <= MAX_SCALE))
+        if f"{name}.mask" in tensors:
+            raw_mask = tensors[f"{name}.mask"]
+            marked = unpack_bits(raw_mask, nc, 1)
+            assert not any((raw_mask[p >> 3] >> (p & 7)) & 1 for p in range(nc, 8 * len(raw_mask)))
+            assert 0 < nc - sum(marked) and sum(marked) == len(sent)
+            it = iter(sent)
+            scales = [float(next(it)) if b else 0.0 for b in marked]
+        else:
+            assert len(sent) == nc
+            scales = sent
         m = sum(min(n, (c + 1) * C) - c * C for c in range(nc) if scales[c] > 0)
         raw = tensors[f"{name}.code"]
         codes = unpack_trits(raw, m) if q == "s3" else unpack_bits(raw, m, dense_bits(q))

@@ -17,6 +17,7 @@ import { startLocalnet } from "../chain/localnet.ts";
 import { createWallet } from "../chain/wallet.ts";
 import { embeddedDataset } from "../data/mod.ts";
 import { createTrainer } from "../train/trainer.ts";
+import { initParams } from "../model/init.ts";
 import { type RunSetup, runSingle } from "../bench/converge_runs.ts";
 import { stopOnSignals } from "./stop_signals.ts";
 
@@ -40,11 +41,11 @@ JSON lines unless --log-format is given.`,
     const hp = await hparamsFromFlags(o);
     const honest = o.num("miners");
     const windows = o.num("windows");
-    const blockMs = o.num("block-ms");
     const maxBatches = o.num("max-batches");
     const port = o.num("port");
     const out = o.str("out");
     const json = o.bool("json");
+    const blockMs = o.numOpt("block-ms") ?? await machineBlockMs(hp, engineOptions(o), json);
     const advFlag = o.strOpt("adversaries");
     // The schema's check has refused unknown names already.
     const adversaries = advFlag === undefined
@@ -75,6 +76,8 @@ JSON lines unless --log-format is given.`,
           skipBaseline: o.bool("no-baseline"),
           print: json ? () => {} : (s) => console.log(s),
           signal: stop.signal,
+          // Time for the windows at this block time, twice over, and the start.
+          timeoutMs: Math.max(30 * 60_000, 2 * (windows + 6) * hp.windowLength * blockMs),
         },
       );
       if (json) console.log(JSON.stringify(report));
@@ -90,6 +93,46 @@ JSON lines unless --log-format is given.`,
     }
   },
 };
+
+/**
+ * The block time `devnet` sizes to a machine whose one gradient (one micro-batch, one
+ * thread: what each participant computes) takes `gradientMs`: ten gradients a block, at
+ * least 5 s, at most 30 s. Every participant's window costs a few gradients' CPU, and
+ * the validator's one per miner: where a gradient took 0.4 s, 5 s blocks left the two
+ * cores room; where it took 1.25–1.5 s they starved honest uploads past their deadlines
+ * (docs/PERFORMANCE.md, the codec frontier's fifth round).
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(devnetBlockMs(400), 5000);
+ * assert.equal(devnetBlockMs(1250), 13_000);
+ * ```
+ */
+export function devnetBlockMs(gradientMs: number): number {
+  return Math.min(30_000, Math.max(5000, Math.ceil((10 * gradientMs) / 1000) * 1000));
+}
+
+/** Measures one gradient here (after a warm-up) and returns {@link devnetBlockMs} of it. */
+async function machineBlockMs(hp: Hparams, engine: TrainerOptions, quiet: boolean) {
+  const trainer = await createTrainer(hp, { ...engine, threads: 1 });
+  try {
+    const params = initParams(hp.model, 0);
+    const batch = (await (await embeddedDataset(hp)).evalBatches(1)).slice(0, 1);
+    await trainer.lossAndGrad(params, batch);
+    const t0 = performance.now();
+    await trainer.lossAndGrad(params, batch);
+    const ms = performance.now() - t0, blockMs = devnetBlockMs(ms);
+    if (!quiet) {
+      console.log(
+        `devnet: one gradient takes ${Math.round(ms)} ms here: ${blockMs / 1000} s blocks ` +
+          `(--block-ms sets another)`,
+      );
+    }
+    return blockMs;
+  } finally {
+    await trainer.close();
+  }
+}
 
 /** Creates (or empties) the devnet folder; returns its absolute path. */
 export async function prepareOut(out: string): Promise<string> {

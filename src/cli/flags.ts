@@ -440,7 +440,7 @@ export const DEVNET: Surface = {
       arg: "MS",
       min: 200,
       max: 60_000,
-      default: 5000,
+      defaultText: "sized to this machine: 10 gradients, at least 5000",
       help: "block time of the local chain",
     },
     {

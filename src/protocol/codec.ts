@@ -14,7 +14,8 @@
  *   ±2.152σ; 3 bits, σ sent as bfloat16) or `s3` (3 levels 0, ±1.2240σ; five
  *   per byte), or `eB` (sign + B−1-bit exponent: |level| = r^−k of the chunk's max |x|,
  *   r = 8, 4, 2 for B = 2, 3, 4, nearest in log scale — relative precision for small values,
- *   no dead zone, the sign always kept). A chunk whose scale is 0 sends no codes. REST,
+ *   no dead zone, the sign always kept). A chunk whose scale is 0 sends no codes and no
+ *   scale: a `P.mask` bit marks each chunk that has them. REST,
  *   when given, is the quantizer of every tensor but the vocabulary's (`VOCAB_TENSORS`):
  *   `dense:s8:128:q4` codes the embedding and lm_head with s8, the blocks with q4.
  * - `topk:CHUNK:K[:VALUES]`: per chunk, the K largest |x| (fewer when fewer are nonzero),
@@ -53,7 +54,7 @@ export interface CodecSpec {
 }
 
 /** The default codec (see docs/PERFORMANCE.md, "Protocol v2 frontier"). */
-export const DEFAULT_CODEC = "dense:s8:128";
+export const DEFAULT_CODEC = "dense:s8:128:q4";
 
 /**
  * The vocabulary tensors (one row per token): a dense spec's QUANT applies to these, its
@@ -476,9 +477,14 @@ function encodeTensor(
   const n = x.length;
   if (spec.kind === "dense") {
     const q = quantOf(spec, name);
-    const [scales, packed] = encodeDense(q, spec.chunk, name, x, u);
+    const [all, packed] = encodeDense(q, spec.chunk, name, x, u);
+    // Chunks of scale 0 (embedding rows never touched) are marked in a mask, not sent.
+    const scales = all.filter((v) => v > 0);
     const st = scaleDtype(q) === "BF16" ? bf16t(scales) : f32t(scales);
-    return [[`${name}.scale`, st], [`${name}.code`, u8(packed)]];
+    if (scales.length === all.length) return [[`${name}.scale`, st], [`${name}.code`, u8(packed)]];
+    const mask = new Uint8Array(Math.ceil(all.length / 8));
+    all.forEach((v, c) => (mask[c >> 3]! |= +(v > 0) << (c & 7)));
+    return [[`${name}.mask`, u8(mask)], [`${name}.scale`, st], [`${name}.code`, u8(packed)]];
   }
   for (let i = 0; i < n; i++) {
     const v = (x[i] = x[i]! + u[i]!);
@@ -636,12 +642,13 @@ export function encodeUpdate(
 }
 
 /**
- * The tensor names (in order) an upload of `spec` holds for one parameter.
+ * The tensor names (in order) an upload of `spec` may hold for one parameter (a dense
+ * `P.mask` only when some chunk's scale is 0).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * assert.deepEqual(tensorNames(parseCodec("dense:q4:8"), "w"), ["w.scale", "w.code"]);
+ * assert.deepEqual(tensorNames(parseCodec("dense:q4:8"), "w"), ["w.mask", "w.scale", "w.code"]);
  * assert.deepEqual(tensorNames(parseCodec("f32"), "w"), ["w"]);
  * ```
  */
@@ -651,7 +658,7 @@ export function tensorNames(spec: CodecSpec, name: string): string[] {
     case "slices":
       return [name];
     case "dense":
-      return [`${name}.scale`, `${name}.code`];
+      return [`${name}.mask`, `${name}.scale`, `${name}.code`];
     case "topk":
       return spec.quant === "f32"
         ? [`${name}.count`, `${name}.index`, `${name}.value`]
@@ -682,7 +689,7 @@ export function payloadCap(
     else if (spec.kind === "slices") b += 4 * Math.max(1, Math.floor(n / spec.compression));
     else if (spec.kind === "dense") {
       const q = quantOf(spec, p.name);
-      b += (scaleDtype(q) === "BF16" ? 2 : 4) * nc +
+      b += Math.ceil(nc / 8) + (scaleDtype(q) === "BF16" ? 2 : 4) * nc +
         (q === "s3" ? tritBytes(n) : packedBytes(n, denseBits(q)));
     } else {
       const kk = Math.min(n, nc * spec.k);
@@ -737,6 +744,34 @@ function checkScales(name: string, s: Float32Array): void {
       reject("bad-scale", `scale ${i} of '${name}' is ${v}, expected a finite value in [0, 1e30]`);
     }
   }
+}
+
+/**
+ * A dense tensor's scale per chunk, 0 for the chunks its mask leaves out. Exactly one
+ * form is valid: without `P.mask` every scale is positive; with it, the mask marks at
+ * least one chunk 0 and no bit past the last chunk, and `P.scale` holds the marked
+ * chunks' scales, each positive.
+ */
+function denseScales(enc: EncodedUpdate, name: string, q: string, nc: number): Float32Array {
+  const sd = scaleDtype(q), view = (t: EncodedTensor) => sd === "BF16" ? bf16View(t) : f32View(t);
+  const positive = (s: Float32Array) => {
+    checkScales(`${name}.scale`, s);
+    const at = s.indexOf(0);
+    if (at >= 0) {
+      reject("bad-scale", `scale ${at} of '${name}.scale' is 0: chunks of scale 0 go in the mask`);
+    }
+    return s;
+  };
+  if (!enc.tensors.has(`${name}.mask`)) return positive(view(need(enc, `${name}.scale`, sd, nc)));
+  const mask = need(enc, `${name}.mask`, "U8", Math.ceil(nc / 8)).bytes;
+  if (!paddingClear(mask, nc)) reject("bad-scale", `tensor '${name}.mask' marks chunks past ${nc}`);
+  let marked = 0;
+  for (let c = 0; c < nc; c++) marked += (mask[c >> 3]! >> (c & 7)) & 1;
+  if (marked === nc) reject("bad-scale", `tensor '${name}.mask' marks every chunk: send no mask`);
+  const some = positive(view(need(enc, `${name}.scale`, sd, marked)));
+  const out = new Float32Array(nc);
+  for (let c = 0, j = 0; c < nc; c++) if ((mask[c >> 3]! >> (c & 7)) & 1) out[c] = some[j++]!;
+  return out;
 }
 
 /**
@@ -898,9 +933,7 @@ function decodeTensor(
   }
   const C = spec.chunk, nc = chunks(n, C), q = quantOf(spec, name);
   if (spec.kind === "dense") {
-    const sd = scaleDtype(q), st = need(enc, `${name}.scale`, sd, nc);
-    const scales = sd === "BF16" ? bf16View(st) : f32View(st);
-    checkScales(`${name}.scale`, scales);
+    const scales = denseScales(enc, name, q, nc);
     let m = 0;
     for (let c = 0; c < nc; c++) if (scales[c]! > 0) m += Math.min(n, (c + 1) * C) - c * C;
     const codeT = need(

@@ -358,6 +358,30 @@ Deno.test("upload bad inputs: NaN / negative / huge scales, codes out of range, 
   rejects(forge({ ...e8, tensors: asF32 }), "wrong-size", s8);
   // b.weight: 7 codes of 3 bits = 21 bits in 3 bytes; bits 21..23 are padding
   rejects(forge(edit(e8, "b.weight.code", (b) => (b[2] = b[2]! | 0x80, b))), "value-range", s8);
+  // The mask of scale-0 chunks: lm_head's chunk 1 (values 128..255) left all zero.
+  const u = update(7);
+  u.get("lm_head.weight")!.fill(0, 128, 256);
+  const em = encodeUpdate(s8, u, new Map());
+  assert.deepEqual([...em.tensors.get("lm_head.weight.mask")!.bytes], [0b101]);
+  assert.equal(em.tensors.get("lm_head.weight.scale")!.bytes.length, 2 * 2);
+  assert.ok(!em.tensors.has("b.weight.mask")); // every chunk sent: no mask
+  readUpload(forge(em), expectOf(s8)); // valid as written
+  for (
+    const [fault, f] of [
+      ["a bit past the chunks", (b: Uint8Array) => (b[0] = 0b1101, b)],
+      ["every chunk marked", (b: Uint8Array) => (b[0] = 0b111, b)],
+    ] as const
+  ) {
+    assert.throws(
+      () => readUpload(forge(edit(em, "lm_head.weight.mask", f)), expectOf(s8)),
+      (e: unknown) => e instanceof UploadRejected && e.reason === "bad-scale",
+      fault,
+    );
+  }
+  // Fewer chunks marked than scales sent; a marked chunk of scale 0; a 0 without a mask.
+  rejects(forge(edit(em, "lm_head.weight.mask", (b) => (b[0] = 0b1, b))), "wrong-size", s8);
+  rejects(forge(edit(em, "lm_head.weight.scale", (b) => (b[2] = b[3] = 0, b))), "bad-scale", s8);
+  rejects(forge(edit(e8, "b.weight.scale", (b) => (b[0] = b[1] = 0, b))), "bad-scale", s8);
   const q = parseCodec("dense:q4");
   const eq = encoded(q);
   // code 8 = sign bit with magnitude 0: "-0" is not a level the encoder emits
