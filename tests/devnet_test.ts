@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import { resolveHparams } from "../src/hparams.ts";
 import { type DevnetControl, runDevnet } from "../src/roles/devnet.ts";
 import type { ValidatorWindow } from "../src/roles/validator.ts";
-import { devnetDeps, prepareOut } from "../src/cli/devnet.ts";
+import { devnetBlockMs, devnetDeps, prepareOut } from "../src/cli/devnet.ts";
 import { defaultCacheDir } from "../src/train/graph_cache.ts";
 import { setupLogging } from "../src/log.ts";
 
@@ -32,6 +32,14 @@ async function deps(out: string, blockMs: number) {
     engine: { threads: 1, cacheDir: defaultCacheDir({ HOME: Deno.env.get("HOME") }) },
   });
 }
+
+Deno.test("devnetBlockMs: ten one-thread gradients a block, whole seconds in [5 s, 30 s]", () => {
+  assert.equal(devnetBlockMs(0), 5000);
+  assert.equal(devnetBlockMs(400), 5000); // the machine the defaults were sized on
+  assert.equal(devnetBlockMs(501), 6000);
+  assert.equal(devnetBlockMs(1526), 16_000); // this README's run 5
+  assert.equal(devnetBlockMs(10_000), 30_000);
+});
 
 Deno.test({
   name: "devnet: honest miners win the weights against every adversary, the model learns",

@@ -689,8 +689,11 @@ export function payloadCap(
     else if (spec.kind === "slices") b += 4 * Math.max(1, Math.floor(n / spec.compression));
     else if (spec.kind === "dense") {
       const q = quantOf(spec, p.name);
-      b += Math.ceil(nc / 8) + (scaleDtype(q) === "BF16" ? 2 : 4) * nc +
-        (q === "s3" ? tritBytes(n) : packedBytes(n, denseBits(q)));
+      const sb = scaleDtype(q) === "BF16" ? 2 : 4;
+      const codes = (m: number) => q === "s3" ? tritBytes(m) : packedBytes(m, denseBits(q));
+      // Every chunk sent, or a mask and every chunk but the shortest (the last).
+      const last = n - (nc - 1) * spec.chunk;
+      b += Math.max(sb * nc + codes(n), Math.ceil(nc / 8) + sb * (nc - 1) + codes(n - last));
     } else {
       const kk = Math.min(n, nc * spec.k);
       b += nc * (spec.k > 255 ? 2 : 1) + packedBytes(kk, indexBits(spec.chunk));

@@ -366,6 +366,7 @@ Deno.test("upload bad inputs: NaN / negative / huge scales, codes out of range, 
   assert.equal(em.tensors.get("lm_head.weight.scale")!.bytes.length, 2 * 2);
   assert.ok(!em.tensors.has("b.weight.mask")); // every chunk sent: no mask
   readUpload(forge(em), expectOf(s8)); // valid as written
+  assert.ok(em.bytes <= payloadCap(s8, PARAMS));
   for (
     const [fault, f] of [
       ["a bit past the chunks", (b: Uint8Array) => (b[0] = 0b1101, b)],
