@@ -482,8 +482,7 @@ function encodeTensor(
     const scales = all.filter((v) => v > 0);
     const st = scaleDtype(q) === "BF16" ? bf16t(scales) : f32t(scales);
     if (scales.length === all.length) return [[`${name}.scale`, st], [`${name}.code`, u8(packed)]];
-    const mask = new Uint8Array(Math.ceil(all.length / 8));
-    all.forEach((v, c) => (mask[c >> 3]! |= +(v > 0) << (c & 7)));
+    const mask = packBits(Array.from(all, (v) => +(v > 0)), 1);
     return [[`${name}.mask`, u8(mask)], [`${name}.scale`, st], [`${name}.code`, u8(packed)]];
   }
   for (let i = 0; i < n; i++) {
@@ -766,14 +765,13 @@ function denseScales(enc: EncodedUpdate, name: string, q: string, nc: number): F
     return s;
   };
   if (!enc.tensors.has(`${name}.mask`)) return positive(view(need(enc, `${name}.scale`, sd, nc)));
-  const mask = need(enc, `${name}.mask`, "U8", Math.ceil(nc / 8)).bytes;
-  if (!paddingClear(mask, nc)) reject("bad-scale", `tensor '${name}.mask' marks chunks past ${nc}`);
-  let marked = 0;
-  for (let c = 0; c < nc; c++) marked += (mask[c >> 3]! >> (c & 7)) & 1;
+  const bits = unpackBits(need(enc, `${name}.mask`, "U8", packedBytes(nc, 1)).bytes, nc, 1);
+  if (!bits) reject("bad-scale", `tensor '${name}.mask' marks chunks past ${nc}`);
+  const marked = bits.reduce((a, b) => a + b, 0);
   if (marked === nc) reject("bad-scale", `tensor '${name}.mask' marks every chunk: send no mask`);
   const some = positive(view(need(enc, `${name}.scale`, sd, marked)));
   const out = new Float32Array(nc);
-  for (let c = 0, j = 0; c < nc; c++) if ((mask[c >> 3]! >> (c & 7)) & 1) out[c] = some[j++]!;
+  for (let c = 0, j = 0; c < nc; c++) if (bits[c]) out[c] = some[j++]!;
   return out;
 }
 

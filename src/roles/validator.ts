@@ -23,7 +23,7 @@
 import type { Tensors } from "../model/params.ts";
 import { getLogger } from "../log.ts";
 import { computeUpdate, type OuterState, paramsDigest } from "../protocol/mod.ts";
-import { allFinite, clone, cosine, norm } from "../tensor_math.ts";
+import { allFinite, clone, cosine, norm, numel } from "../tensor_math.ts";
 import { BlockClock, Stopped, yieldToIO } from "./clock.ts";
 import {
   type Fetched,
@@ -516,8 +516,8 @@ async function secretGradient<K>(
 /**
  * The lead's trust when it has nothing to weight by (the network's first window): weight
  * 1 for each upload whose cosine with the secret gradient is at least half the median of
- * the positive cosines and at least 4/√(values), 0 for the rest. One gradient, so the manifest is not late. An
- * honest update at θ_w agrees with any gradient there (cosine ≈ 0.5 at the start); noise,
+ * the positive cosines and at least 4/√(values), 0 for the rest. One gradient, so the
+ * manifest is not late. An honest update at θ_w agrees with any gradient there (cosine ≈ 0.5 at the start); noise,
  * zeros and anything not a gradient at θ_w do not; a cheater that passes uploads a
  * gradient-like update, harmless to θ, and its scores then leave it out.
  */
@@ -535,9 +535,7 @@ async function screenUploads<K>(
   const cos = accepted.map((f) => cosine(f.update, other));
   // Noise has a cosine of about N(0, 1/n) with any gradient: without the floor 4/√n, a
   // lone noise upload (its own median) would pass half the time.
-  let n = 0;
-  for (const t of other.values()) n += t.length;
-  const bar = Math.max(median(cos.filter((c) => c > 0)) / 2, 4 / Math.sqrt(n));
+  const bar = Math.max(median(cos.filter((c) => c > 0)) / 2, 4 / Math.sqrt(numel(other)));
   const trust = new Map<string, number>();
   accepted.forEach((f, i) => {
     if (cos[i]! > 0 && cos[i]! >= bar) trust.set(f.peer.hotkey, 1);
